@@ -1,0 +1,34 @@
+"""User-facing failures: one line naming the file or parameter and the problem."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+
+class FaceclsError(Exception):
+    """A problem with the user's input (archive, image, label, model file, params).
+
+    The message is one line, starting with what is wrong where, for example
+    ``data/raw/label_train.txt: line 7 is '2', expected 0 or 1``.
+    """
+
+
+def fail_cleanly(main: Callable[[], object]) -> Callable[[], None]:
+    """Run ``main``; report a FaceclsError as one line on stderr and exit 1.
+
+    Stage scripts and the console command wrap their entry point with this so
+    a user never sees a traceback for bad input.
+    """
+
+    def wrapped() -> None:
+        try:
+            main()
+        except FaceclsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
+
+    return wrapped

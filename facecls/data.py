@@ -1,0 +1,66 @@
+"""The prepared data set as the training and prediction stages see it."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facecls.errors import FaceclsError
+
+
+@dataclass
+class LabelledSet:
+    images: np.ndarray  # N x 64 x 64 x 3 uint8, memory-mapped
+    labels: np.ndarray  # N uint8, 0 = accessory, 1 = none
+    holdout: np.ndarray  # N bool, True for the held-out part
+
+    @property
+    def train_rows(self) -> np.ndarray:
+        return np.flatnonzero(~self.holdout)
+
+    @property
+    def holdout_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.holdout)
+
+
+@dataclass
+class UnlabelledSet:
+    images: np.ndarray
+    files: list[str]  # in numeric order of their names: the order of label_val.txt
+
+
+def _read_csv(path: Path) -> list[dict]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise FaceclsError(f"{path}: not found (run `dvc repro index` first)") from None
+
+
+def _load_images(path: Path, expected: int) -> np.ndarray:
+    try:
+        images = np.load(path, mmap_mode="r")
+    except FileNotFoundError:
+        raise FaceclsError(f"{path}: not found (run `dvc repro index` first)") from None
+    except ValueError as exc:
+        raise FaceclsError(f"{path}: not a readable image array ({exc})") from None
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (64, 64, 3) or len(images) != expected:
+        raise FaceclsError(f"{path}: expected {expected} x 64 x 64 x 3 uint8, found {images.shape} {images.dtype}")
+    return images
+
+
+def load_labelled(prepared: str | Path) -> LabelledSet:
+    prepared = Path(prepared)
+    rows = _read_csv(prepared / "train_img.csv")
+    labels = np.array([int(r["label"]) for r in rows], dtype=np.uint8)
+    holdout = np.array([r["split"] == "holdout" for r in rows], dtype=bool)
+    return LabelledSet(_load_images(prepared / "train_img.npy", len(rows)), labels, holdout)
+
+
+def load_unlabelled(prepared: str | Path) -> UnlabelledSet:
+    prepared = Path(prepared)
+    rows = _read_csv(prepared / "val_img.csv")
+    return UnlabelledSet(_load_images(prepared / "val_img.npy", len(rows)), [r["file"] for r in rows])

@@ -1,0 +1,18 @@
+"""Stage compare: results/summary.md, the variants' table sorted by held-out HTER."""
+
+from facecls.atomic import write_text
+from facecls.errors import fail_cleanly
+from facecls.params import load_params
+from facecls.report import read_metrics, summary_markdown
+
+
+@fail_cleanly
+def main() -> None:
+    metrics = read_metrics("results/metrics", list(load_params()["variants"]))
+    table = summary_markdown(metrics)
+    write_text("results/summary.md", table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -70,3 +70,5 @@ def main() -> None:
         result = label_folder(args.folder, args.model, out, args.threshold, args.tta, args.device)
         print(f"wrote {result['n']} labels to {result['out']} ({result['class_0']} with an accessory; "
               f"model {result['variant']}, threshold {result['threshold']:.3f}, tta {result['tta']})")
+if __name__ == "__main__":
+    main()

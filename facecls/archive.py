@@ -7,9 +7,9 @@ declared sizes must fit images of 64x64 (a decompression bomb is refused).
 
 from __future__ import annotations
 
-import os
-import shutil
+import lzma
 import stat
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -18,17 +18,27 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from facecls.atomic import atomic_dir
-from facecls.errors import FaceclsError
-from facecls.images import count_files
-from facecls.labels import read_labels
+from facecls.errors import FaceclsError, one_line
+from facecls.images import count_images
+from facecls.labels import decode_labels
 
 LABEL_FILE = "label_train.txt"
 IMAGE_FOLDERS = ("train_img", "val_img")
+# macOS adds resource forks under __MACOSX/ when it zips a folder: never data.
+JUNK_FOLDERS = ("__MACOSX/",)
 # A 64x64 image is a few kB; a generous allowance per entry still stops a
 # bomb that declares gigabytes.
 MAX_BYTES_PER_ENTRY = 4 * 1024 * 1024
+MAX_BYTES_PER_IMAGE = 64 * 1024
 MAX_TOTAL_SLACK = 64 * 1024 * 1024
 MAX_RATIO = 200  # real JPEGs barely compress; text compresses ~10x
+COPY_CHUNK = 1 << 20
+
+# What zipfile raises for a damaged, encrypted or exotic entry: a bad header,
+# CRC or stream, an unsupported method, a name that is not valid UTF-8, or a
+# read past the end of a truncated file.
+_DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, lzma.LZMAError,
+            NotImplementedError, RuntimeError, ValueError, struct.error, OverflowError)
 
 
 @dataclass
@@ -38,13 +48,13 @@ class ArchiveLayout:
 
 
 def _open_zip(archive: Path) -> zipfile.ZipFile:
-    if not archive.exists():
-        raise FaceclsError(f"{archive}: archive not found (set data.archive in params.yaml)")
-    if archive.is_dir():
-        raise FaceclsError(f"{archive}: is a folder, expected a .zip archive")
     try:
+        if not archive.exists():
+            raise FaceclsError(f"{archive}: archive not found (set data.archive in params.yaml)")
+        if archive.is_dir():
+            raise FaceclsError(f"{archive}: is a folder, expected a .zip archive")
         return zipfile.ZipFile(archive)
-    except zipfile.BadZipFile:
+    except _DAMAGED:
         raise FaceclsError(f"{archive}: not a zip archive, or a truncated one") from None
     except OSError as exc:
         raise FaceclsError(f"{archive}: cannot read ({exc.strerror or exc})") from None
@@ -67,11 +77,11 @@ def _check_entry(archive: Path, info: zipfile.ZipInfo) -> None:
 
 
 def find_layout(archive: Path, zf: zipfile.ZipFile) -> ArchiveLayout:
-    infos = [i for i in zf.infolist() if not i.filename.startswith("__MACOSX/")]
+    infos = [i for i in zf.infolist() if not i.filename.startswith(JUNK_FOLDERS)]
     for info in infos:
         _check_entry(archive, info)
     total = sum(i.file_size for i in infos)
-    if total > len(infos) * 64 * 1024 + MAX_TOTAL_SLACK:
+    if total > len(infos) * MAX_BYTES_PER_IMAGE + MAX_TOTAL_SLACK:
         raise FaceclsError(f"{archive}: declares {total / 2**20:.0f} MiB uncompressed for {len(infos)} "
                            "entries, far beyond 64x64 images (decompression bomb?)")
     roots = set()
@@ -97,6 +107,40 @@ def find_layout(archive: Path, zf: zipfile.ZipFile) -> ArchiveLayout:
     return ArchiveLayout(root=root, members=wanted)
 
 
+def _copy_entry(archive: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, destination: Path) -> None:
+    """Copy one entry; a read problem blames the archive, a write problem the disk."""
+    def damaged(exc: BaseException) -> FaceclsError:
+        return FaceclsError(f"{archive}: entry {info.filename!r} is damaged ({one_line(exc)})")
+
+    if info.flag_bits & 0x1:
+        raise FaceclsError(f"{archive}: entry {info.filename!r} is encrypted; "
+                           "re-create the archive without a password")
+    try:
+        src = zf.open(info)
+    except NotImplementedError:
+        raise FaceclsError(f"{archive}: entry {info.filename!r} uses compression method "
+                           f"{info.compress_type}, which cannot be read (use deflate)") from None
+    except (*_DAMAGED, OSError) as exc:
+        raise damaged(exc) from None
+    with src:
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            dst = open(destination, "wb")
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            # The archive holds both a file and a folder of this name: its fault, not the disk's.
+            raise FaceclsError(f"{archive}: entry {info.filename!r} clashes with another entry "
+                               "(a file and a folder of the same name)") from None
+        with dst:
+            while True:
+                try:
+                    chunk = src.read(COPY_CHUNK)
+                except (*_DAMAGED, OSError) as exc:  # bz2 reports a bad stream as OSError
+                    raise damaged(exc) from None
+                if not chunk:
+                    break
+                dst.write(chunk)
+
+
 def extract_archive(archive: str | Path, target: str | Path) -> dict:
     """Extract train_img/, val_img/ and label_train.txt into ``target``.
 
@@ -104,26 +148,28 @@ def extract_archive(archive: str | Path, target: str | Path) -> dict:
     on any failure the previous ``target`` (if any) is left as it was.
     """
     archive, target = Path(archive), Path(target)
-    with _open_zip(archive) as zf, atomic_dir(target) as tmp:
+    with _open_zip(archive) as zf:
         layout = find_layout(archive, zf)
-        for info in tqdm(layout.members, desc="unzip", unit="file", mininterval=1.0):
-            relative = info.filename[len(layout.root):]
-            destination = tmp / relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(info) as src, open(destination, "wb") as dst:
-                    shutil.copyfileobj(src, dst, length=1 << 20)
-            except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
-                raise FaceclsError(f"{archive}: entry {info.filename!r} is damaged ({exc})") from None
-            except OSError as exc:
-                raise FaceclsError(f"{target}: cannot write {relative} ({exc.strerror or exc})") from None
-        for folder in IMAGE_FOLDERS:
-            (tmp / folder).mkdir(exist_ok=True)
-        labels = read_labels(tmp / LABEL_FILE)
-        n_train, n_val = (count_files(tmp / folder) for folder in IMAGE_FOLDERS)
-        if len(labels) != n_train:
-            raise FaceclsError(f"{archive}: {LABEL_FILE} has {len(labels)} lines but train_img/ holds "
-                               f"{n_train} images")
+        try:
+            with atomic_dir(target) as tmp:
+                # disable=None: no progress bar when stderr is not a terminal (logs, CI);
+                # the with block closes it before any error line is printed.
+                with tqdm(total=len(layout.members), desc="unzip", unit="file", mininterval=1.0,
+                          disable=None) as bar:
+                    for info in layout.members:
+                        _copy_entry(archive, zf, info, tmp / info.filename[len(layout.root):])
+                        bar.update()
+                for folder in IMAGE_FOLDERS:
+                    (tmp / folder).mkdir(exist_ok=True)
+                # Problems are reported against the entry in the archive, not the temporary copy.
+                label_entry = f"{layout.root}{LABEL_FILE}"
+                labels = decode_labels((tmp / LABEL_FILE).read_bytes(), f"{archive}: {label_entry}")
+                n_train, n_val = (count_images(tmp / folder) for folder in IMAGE_FOLDERS)
+                if len(labels) != n_train:
+                    raise FaceclsError(f"{archive}: {label_entry} has {len(labels)} lines but "
+                                       f"{layout.root}train_img/ holds {n_train} images")
+        except OSError as exc:
+            # Reads from the archive are turned into FaceclsError above: this is the disk.
+            raise FaceclsError(f"{target}: cannot write ({exc.strerror or one_line(exc)})") from None
     return {"archive": str(archive), "root": layout.root or "(top level)", "train_images": n_train,
             "val_images": n_val, "class_0": int((labels == 0).sum()), "class_1": int((labels == 1).sum())}
-

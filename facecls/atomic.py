@@ -49,12 +49,18 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp.chmod(0o777 & ~_UMASK)
     try:
         yield tmp
+        # A folder cannot be renamed over a non-empty one: move the old aside first.
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            if old is not None:
+                os.replace(old, path)  # the previous output stays the output
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:

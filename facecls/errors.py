@@ -14,6 +14,14 @@ class FaceclsError(Exception):
     """
 
 
+def one_line(exc: BaseException | str) -> str:
+    """A message on one line: library errors (zlib, PIL, YAML) sometimes span several."""
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    if not text and isinstance(exc, BaseException):
+        return type(exc).__name__
+    return text
+
+
 def fail_cleanly(main: Callable[[], object]) -> Callable[[], None]:
     """Run ``main``; report a FaceclsError as one line on stderr and exit 1.
 
@@ -25,7 +33,7 @@ def fail_cleanly(main: Callable[[], object]) -> Callable[[], None]:
         try:
             main()
         except FaceclsError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {one_line(exc)}", file=sys.stderr)
             raise SystemExit(1) from None
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr)

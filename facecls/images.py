@@ -7,20 +7,24 @@ place in label_val.txt, so names are parsed as numbers, never sorted as text
 
 from __future__ import annotations
 
+import bisect
 import io
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from facecls.errors import FaceclsError
+from facecls.errors import FaceclsError, one_line
 
 SIZE = 64
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-_NUMBERED = re.compile(r"^(\d+)$")
+# ASCII digits only: \d would also take Arabic-Indic or fullwidth digits, and
+# "$" would accept a name ending in a newline.
+_NUMBERED = re.compile(r"[0-9]+")
 
 
 def _visible_files(folder: Path) -> list[os.DirEntry]:
@@ -28,12 +32,52 @@ def _visible_files(folder: Path) -> list[os.DirEntry]:
     return [e for e in os.scandir(folder) if e.is_file() and not e.name.startswith(".")]
 
 
-def count_files(folder: Path) -> int:
-    return len(_visible_files(folder))
+def count_images(folder: Path) -> int:
+    """How many files of ``folder`` have an image suffix (what list_numbered_images would list)."""
+    return sum(os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES for e in _visible_files(folder))
 
 
-def list_numbered_images(folder: str | Path) -> tuple[list[tuple[int, Path]], list[int]]:
-    """The images of ``folder`` in numeric order, and the numbers missing between them.
+class MissingNumbers(Sequence):
+    """The numbers absent from a sorted numbering, from 1 (or 0) up to its last number.
+
+    Kept as runs rather than a list: one stray ``20230101123456.jpg`` would
+    otherwise mean trillions of missing numbers in memory.
+    """
+
+    def __init__(self, numbers: list[int]) -> None:
+        self._runs: list[tuple[int, int]] = []  # (first missing, how many)
+        self._ends: list[int] = []  # cumulative count at the end of each run
+        previous = min(numbers[0], 1) - 1
+        for number in numbers:
+            if number > previous + 1:
+                self._runs.append((previous + 1, number - previous - 1))
+                self._ends.append((self._ends[-1] if self._ends else 0) + number - previous - 1)
+            previous = number
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        run = bisect.bisect_right(self._ends, index)
+        first, _ = self._runs[run]
+        return first + index - (self._ends[run - 1] if run else 0)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(map(str, self[:10])) + (", ..." if len(self) > 10 else "")
+        return f"MissingNumbers([{shown}], {len(self)} in all)"
+
+
+def list_numbered_images(folder: str | Path) -> tuple[list[tuple[int, Path]], MissingNumbers]:
+    """The images of ``folder`` in numeric order, and the numbers missing up to the last one.
 
     A file that is not ``<number>.<image suffix>`` or a number used twice is an error
     naming the file: it would silently shift labels or output lines otherwise.
@@ -47,7 +91,7 @@ def list_numbered_images(folder: str | Path) -> tuple[list[tuple[int, Path]], li
         stem, suffix = os.path.splitext(entry.name)
         if suffix.lower() not in IMAGE_SUFFIXES:
             raise FaceclsError(f"{path}: not an image file (expected .jpg or .png)")
-        if not _NUMBERED.match(stem):
+        if not _NUMBERED.fullmatch(stem):
             raise FaceclsError(f"{path}: file name is not a number, so it cannot be ordered or labelled")
         number = int(stem)
         if number in by_number:
@@ -56,8 +100,7 @@ def list_numbered_images(folder: str | Path) -> tuple[list[tuple[int, Path]], li
     if not by_number:
         raise FaceclsError(f"{folder}: holds no images")
     numbers = sorted(by_number)
-    gaps = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
-    return [(n, by_number[n]) for n in numbers], gaps
+    return [(n, by_number[n]) for n in numbers], MissingNumbers(numbers)
 
 
 def decode_image(data: bytes, source: str) -> tuple[np.ndarray, bool]:
@@ -80,9 +123,12 @@ def decode_image(data: bytes, source: str) -> tuple[np.ndarray, bool]:
         raise
     except UnidentifiedImageError:
         raise FaceclsError(f"{source}: not an image this pipeline can read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
-        raise FaceclsError(f"{source}: corrupt or truncated image ({exc})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise FaceclsError(f"{source}: image is far too large ({one_line(exc)})") from None
+    except Exception as exc:
+        # Decoders meet damaged data with many exception types (OSError, SyntaxError,
+        # struct.error, IndexError, ...); for a file from elsewhere they all mean the same.
+        raise FaceclsError(f"{source}: corrupt or truncated image ({one_line(exc)})") from None
     resized = rgb.size != (SIZE, SIZE)
     if resized:
         rgb = rgb.resize((SIZE, SIZE), Image.BICUBIC)

@@ -6,12 +6,13 @@ later inside training.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from facecls.errors import FaceclsError
+from facecls.errors import FaceclsError, one_line
 
 ARCHS = ("simplecnn", "mobilenetv2", "resnet18")
 MODES = ("full", "head")
@@ -30,12 +31,28 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         params = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FaceclsError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise FaceclsError(f"{path}: is a folder, expected params.yaml") from None
+    except OSError as exc:
+        raise FaceclsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise FaceclsError(f"{path}: not a UTF-8 text file (byte {exc.start})") from None
     except yaml.YAMLError as exc:
-        raise FaceclsError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise FaceclsError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
     if not isinstance(params, dict):
         raise FaceclsError(f"{path}: expected a mapping of sections")
     validate_params(params, source=str(path))
     return params
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    # PyYAML's message spans several lines and starts with the context
+    # ("while parsing a block mapping"); the problem and its line say more.
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return one_line(exc)
 
 
 def _get(params: dict, dotted: str, source: str) -> Any:
@@ -57,7 +74,10 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # YAML reads .nan and .inf as floats; neither is a usable setting.
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def validate_params(params: dict, source: str = "params.yaml") -> None:
@@ -81,7 +101,7 @@ def validate_params(params: dict, source: str = "params.yaml") -> None:
     method = str(_get(params, "evaluate.threshold", source))
     _check(method in THRESHOLD_METHODS, source, "evaluate.threshold", f"one of {THRESHOLD_METHODS}", method)
     chosen = _get(params, "predict.variant", source)
-    _check(chosen == "best" or chosen in variants, source, "predict.variant",
+    _check(isinstance(chosen, str) and (chosen == "best" or chosen in variants), source, "predict.variant",
            f"'best' or one of the variants ({', '.join(variants)})", chosen)
     _check(isinstance(_get(params, "predict.tta", source), bool), source, "predict.tta", "true or false",
            params["predict"]["tta"])

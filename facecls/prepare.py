@@ -7,6 +7,7 @@ instead of reopening 120,000 JPEGs every epoch.
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -16,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from facecls.atomic import atomic_dir
-from facecls.errors import FaceclsError
+from facecls.errors import FaceclsError, one_line
 from facecls.images import SIZE, decode_image, list_numbered_images
 from facecls.labels import read_labels
 
@@ -52,15 +53,30 @@ def _decode_chunk(paths: list[str], array_path: str, start: int) -> int:
     return resized
 
 
+def _reserve_space(path: Path) -> None:
+    """Allocate the whole file now: a memory-mapped write to a full disk kills the
+    process with SIGBUS (no message, temp folder left behind); this fails with ENOSPC."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    with open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+
+
 def decode_to_array(paths: list[Path], array_path: Path, desc: str, workers: int | None = None) -> int:
     """Decode ``paths`` into a new .npy at ``array_path``; returns how many were resized."""
     images = np.lib.format.open_memmap(array_path, mode="w+", dtype=np.uint8,
                                        shape=(len(paths), SIZE, SIZE, 3))
     del images
+    _reserve_space(array_path)
     chunks = [(i, [str(p) for p in paths[i:i + CHUNK]]) for i in range(0, len(paths), CHUNK)]
     workers = workers or os.cpu_count() or 1
     resized = 0
-    with tqdm(total=len(paths), desc=desc, unit="img", mininterval=1.0) as bar:
+    # disable=None: no progress bar when stderr is not a terminal (logs, CI).
+    with tqdm(total=len(paths), desc=desc, unit="img", mininterval=1.0, disable=None) as bar:
         if workers == 1 or len(paths) < PARALLEL_FROM:
             for start, chunk in chunks:
                 resized += _decode_chunk(chunk, str(array_path), start)
@@ -107,23 +123,27 @@ def build_index(raw_dir: str | Path, out_dir: str | Path, holdout_fraction: floa
     val, val_gaps = list_numbered_images(raw_dir / "val_img")
     train_labels = _label_of_each(train, labels, label_path)
     holdout = stratified_split(train_labels, holdout_fraction, seed)
-    with atomic_dir(out_dir) as tmp:
-        resized = decode_to_array([p for _, p in train], tmp / "train_img.npy", "index train_img", workers)
-        resized += decode_to_array([p for _, p in val], tmp / "val_img.npy", "index val_img", workers)
-        _write_csv(tmp / "train_img.csv", ["row", "file", "number", "label", "split"],
-                   ((i, p.name, n, int(y), "holdout" if h else "train")
-                    for i, ((n, p), y, h) in enumerate(zip(train, train_labels, holdout))))
-        _write_csv(tmp / "val_img.csv", ["row", "file", "number"],
-                   ((i, p.name, n) for i, (n, p) in enumerate(val)))
-        summary = {
-            "train": {f"class_{c}": int(((train_labels == c) & ~holdout).sum()) for c in (0, 1)},
-            "holdout": {f"class_{c}": int(((train_labels == c) & holdout).sum()) for c in (0, 1)},
-            "val_img": len(val),
-            "val_img_missing_numbers": val_gaps[:20],
-            "val_img_missing_count": len(val_gaps),
-            "resized": int(resized),
-        }
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    try:
+        with atomic_dir(out_dir) as tmp:
+            resized = decode_to_array([p for _, p in train], tmp / "train_img.npy", "index train_img", workers)
+            resized += decode_to_array([p for _, p in val], tmp / "val_img.npy", "index val_img", workers)
+            _write_csv(tmp / "train_img.csv", ["row", "file", "number", "label", "split"],
+                       ((i, p.name, n, int(y), "holdout" if h else "train")
+                        for i, ((n, p), y, h) in enumerate(zip(train, train_labels, holdout))))
+            _write_csv(tmp / "val_img.csv", ["row", "file", "number"],
+                       ((i, p.name, n) for i, (n, p) in enumerate(val)))
+            summary = {
+                "train": {f"class_{c}": int(((train_labels == c) & ~holdout).sum()) for c in (0, 1)},
+                "holdout": {f"class_{c}": int(((train_labels == c) & holdout).sum()) for c in (0, 1)},
+                "val_img": len(val),
+                "val_img_missing_numbers": val_gaps[:20],
+                "val_img_missing_count": len(val_gaps),
+                "resized": int(resized),
+            }
+            (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    except OSError as exc:
+        # Unreadable images are reported per file as FaceclsError: an OSError here is the disk.
+        raise FaceclsError(f"{out_dir}: cannot write ({exc.strerror or one_line(exc)})") from None
     return summary
 
 
@@ -134,6 +154,6 @@ def format_summary(summary: dict) -> str:
     if summary["resized"]:
         lines.append(f"resized to 64x64: {summary['resized']} images")
     if summary["val_img_missing_count"]:
-        lines.append(f"warning: val_img numbering has {summary['val_img_missing_count']} gaps "
+        lines.append(f"warning: missing numbers in val_img: {summary['val_img_missing_count']} "
                      f"(first: {summary['val_img_missing_numbers'][:5]}); label_val.txt follows numeric order")
     return "\n".join(lines)

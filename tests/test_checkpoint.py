@@ -148,3 +148,15 @@ def test_unknown_architecture_in_the_file_is_named(tmp_path):
     save_model(path, trained(), config(arch="vit"))
     with pytest.raises(FaceclsError, match=f"^{path}: arch: 'vit' is not one of"):
         load_model(path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "text", "empty"])
+def test_damaged_model_file_is_named_on_one_line(tmp_path, damage):
+    path = tmp_path / "model.pt"
+    save_model(path, trained(), config())
+    whole = path.read_bytes()
+    path.write_bytes({"truncated": whole[: len(whole) // 2], "text": b"hello", "empty": b""}[damage])
+    with pytest.raises(FaceclsError) as error:
+        load_model(path)
+    assert str(error.value).startswith(f"{path}: not a readable torch file (")
+    assert "\n" not in str(error.value)

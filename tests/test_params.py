@@ -1,0 +1,118 @@
+"""params.yaml: every wrong value stops the run at once, naming the key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from facecls.errors import FaceclsError
+from facecls.params import ARCHS, load_params, validate_params, variant_config
+from tests.archives import REPO, assert_clean_failure, project_params, write_params
+
+
+def refusal(**changes) -> str:
+    with pytest.raises(FaceclsError) as error:
+        validate_params(project_params(**changes))
+    assert "\n" not in str(error.value)
+    return str(error.value)
+
+
+def test_the_project_params_are_valid():
+    params = load_params(REPO / "params.yaml")
+    for name in params["variants"]:
+        config = variant_config(params, name)
+        assert config["variant"] == name and config["arch"] in ARCHS and config["epochs"] > 0
+
+
+def test_a_variant_overrides_the_train_knobs():
+    params = project_params(**{"variants.simplecnn.lr": 0.01})
+    assert variant_config(params, "simplecnn")["lr"] == 0.01
+    assert variant_config(params, "simplecnn_weighted")["lr"] == params["train"]["lr"]
+
+
+@pytest.mark.parametrize("value", ["resnet50", "", ["simplecnn"]])
+def test_unknown_predict_variant(value):
+    variants = ", ".join(project_params()["variants"])
+    assert refusal(**{"predict.variant": value}) == (
+        f"params.yaml: predict.variant must be 'best' or one of the variants ({variants}), got {value!r}")
+
+
+def test_unknown_variant_asked_for_by_a_stage():
+    with pytest.raises(FaceclsError, match=r"^params.yaml: unknown variant 'vit' \(variants: simplecnn, "):
+        variant_config(project_params(), "vit")
+
+
+def test_unknown_architecture():
+    assert refusal(**{"variants.mobilenetv2_head.arch": "vit"}) == (
+        f"params.yaml: variants.mobilenetv2_head.arch must be one of {ARCHS}, got 'vit'")
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, True, "10"])
+def test_epochs_must_be_a_positive_integer(value):
+    assert refusal(**{"train.epochs": value}) == (
+        f"params.yaml: train.epochs must be a positive integer, got {value!r}")
+
+
+def test_a_bad_value_set_in_a_variant_names_the_variant_key():
+    assert refusal(**{"variants.simplecnn_weighted.epochs": 0}) == (
+        "params.yaml: variants.simplecnn_weighted.epochs must be a positive integer, got 0")
+
+
+@pytest.mark.parametrize("value", [0, 1, -0.1, 1.5, "0.2", float("nan"), None])
+def test_val_fraction_must_lie_strictly_between_0_and_1(value):
+    message = refusal(**{"split.val_fraction": value})
+    assert message.startswith("params.yaml: split.val_fraction must be a number in (0, 1), got ")
+
+
+def test_an_infinite_learning_rate_is_refused():
+    assert refusal(**{"train.lr": float("inf")}) == "params.yaml: train.lr must be a positive number, got inf"
+
+
+def test_unknown_key_in_a_variant():
+    assert refusal(**{"variants.simplecnn.epoch": 30}) == "params.yaml: unknown key variants.simplecnn.epoch"
+
+
+def test_a_missing_key_is_named():
+    params = project_params()
+    del params["split"]["seed"]
+    with pytest.raises(FaceclsError, match="^params.yaml: missing key split.seed$"):
+        validate_params(params)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("split:\n  val_fraction: 0.2\n seed: 1\n", "not valid YAML (line 3, column 2: expected <block end>, "
+                                                "but found '<block mapping start>')"),
+    ("split: [0.2\n", "not valid YAML (line 2, column 1: expected ',' or ']', but got '<stream end>')"),
+    ("- just\n- a list\n", "expected a mapping of sections"),
+    ("", "expected a mapping of sections"),
+])
+def test_a_file_that_is_not_params_is_refused(tmp_path, text, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(FaceclsError) as error:
+        load_params(path)
+    assert str(error.value) == f"{path}: {message}"
+
+
+def test_missing_or_unreadable_params_file(tmp_path):
+    with pytest.raises(FaceclsError, match=f"^{tmp_path / 'params.yaml'}: file not found$"):
+        load_params(tmp_path / "params.yaml")
+    with pytest.raises(FaceclsError, match=f"^{tmp_path}: is a folder, expected params.yaml$"):
+        load_params(tmp_path)
+    (tmp_path / "params.yaml").write_bytes(b"data:\n  archive: \xff\n")
+    with pytest.raises(FaceclsError, match=f"^{tmp_path / 'params.yaml'}: not a UTF-8 text file"):
+        load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize(("key", "value"), [("train.epochs", 0), ("predict.variant", "nope"),
+                                            ("variants.simplecnn.arch", "vit")])
+def test_a_stage_stops_on_bad_params_with_one_line(tmp_path, run_stage, key, value):
+    write_params(tmp_path, **{key: value})
+    result = run_stage("unzip", tmp_path)
+    assert_clean_failure(result, "params.yaml: ", key)
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_stage_reports_broken_yaml_with_one_line(tmp_path, run_stage):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(project_params()) + "split: [\n")
+    assert_clean_failure(run_stage("unzip", tmp_path), "params.yaml: not valid YAML (line ")

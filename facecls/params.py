@@ -20,6 +20,8 @@ OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
 THRESHOLD_METHODS = ("robust", "optimal", "0.5")
 
+TRAIN_KEYS = {"epochs", "batch_size", "lr", "lr_factor", "optimizer", "weight_decay", "schedule",
+              "label_smoothing", "patience", "augment", "seed", "device", "threads", "nproc"}
 # Keys a variant may set besides the global train knobs it overrides.
 VARIANT_KEYS = {"arch", "mode", "weights", "weights_fallback", "weighted", "pos_weight", "lr_factor",
                 "stem_stride", "members"}
@@ -92,6 +94,10 @@ def validate_params(params: dict, source: str = "params.yaml") -> None:
 
     train = _get(params, "train", source)
     _check(isinstance(train, dict), source, "train", "a mapping", train)
+    # A typo such as `-S train.epoch=30` must not pass silently.
+    for k in train:
+        if k not in TRAIN_KEYS:
+            raise FaceclsError(f"{source}: unknown key train.{k} (known: {', '.join(sorted(TRAIN_KEYS))})")
     variants = _get(params, "variants", source)
     _check(isinstance(variants, dict) and len(variants) > 0, source, "variants",
            "a non-empty mapping of variant names", variants)

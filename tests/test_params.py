@@ -116,3 +116,10 @@ def test_a_stage_stops_on_bad_params_with_one_line(tmp_path, run_stage, key, val
 def test_a_stage_reports_broken_yaml_with_one_line(tmp_path, run_stage):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(project_params()) + "split: [\n")
     assert_clean_failure(run_stage("unzip", tmp_path), "params.yaml: not valid YAML (line ")
+
+
+def test_an_unknown_train_key_is_named(tmp_path):
+    params = project_params()
+    params["train"]["epoch"] = 30
+    with pytest.raises(FaceclsError, match="unknown key train.epoch "):
+        validate_params(params)

@@ -40,3 +40,15 @@ def fail_cleanly(main: Callable[[], object]) -> Callable[[], None]:
             raise SystemExit(130) from None
 
     return wrapped
+
+
+def read_input_file(path, what: str) -> bytes:
+    """The bytes of a file the user gave us, or a one-line error saying why not."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise FaceclsError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise FaceclsError(f"{path}: is a folder, expected the {what}") from None
+    except OSError as exc:
+        raise FaceclsError(f"{path}: cannot read ({exc.strerror or exc})") from None

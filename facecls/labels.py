@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facecls.errors import FaceclsError
+from facecls.errors import FaceclsError, read_input_file
 
 # Line ends as an editor counts them (\r\n, \n, or an old Mac's \r), so the line
 # number in a message is the one the user sees; str.splitlines would also split
@@ -46,15 +46,7 @@ def decode_labels(raw: bytes, source: str) -> np.ndarray:
 
 def read_labels(path: str | Path) -> np.ndarray:
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise FaceclsError(f"{path}: label file not found") from None
-    except IsADirectoryError:
-        raise FaceclsError(f"{path}: is a folder, expected the label file") from None
-    except OSError as exc:
-        raise FaceclsError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return decode_labels(raw, str(path))
+    return decode_labels(read_input_file(path, "label file"), str(path))
 
 
 def format_labels(labels) -> str:

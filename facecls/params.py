@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from facecls.errors import FaceclsError, one_line
+from facecls.errors import FaceclsError, read_input_file, one_line
 
 ARCHS = ("simplecnn", "mobilenetv2", "resnet18")
 MODES = ("full", "head")
@@ -29,14 +29,9 @@ VARIANT_KEYS = {"arch", "mode", "weights", "weights_fallback", "weighted", "pos_
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     path = Path(path)
+    raw = read_input_file(path, "params file")
     try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FaceclsError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise FaceclsError(f"{path}: is a folder, expected params.yaml") from None
-    except OSError as exc:
-        raise FaceclsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        params = yaml.safe_load(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise FaceclsError(f"{path}: not a UTF-8 text file (byte {exc.start})") from None
     except yaml.YAMLError as exc:

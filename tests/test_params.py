@@ -95,7 +95,7 @@ def test_a_file_that_is_not_params_is_refused(tmp_path, text, message):
 
 
 def test_missing_or_unreadable_params_file(tmp_path):
-    with pytest.raises(FaceclsError, match=f"^{tmp_path / 'params.yaml'}: file not found$"):
+    with pytest.raises(FaceclsError, match=f"^{tmp_path / 'params.yaml'}: params file not found$"):
         load_params(tmp_path / "params.yaml")
     with pytest.raises(FaceclsError, match=f"^{tmp_path}: is a folder, expected params.yaml$"):
         load_params(tmp_path)

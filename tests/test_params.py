@@ -97,7 +97,7 @@ def test_a_file_that_is_not_params_is_refused(tmp_path, text, message):
 def test_missing_or_unreadable_params_file(tmp_path):
     with pytest.raises(FaceclsError, match=f"^{tmp_path / 'params.yaml'}: params file not found$"):
         load_params(tmp_path / "params.yaml")
-    with pytest.raises(FaceclsError, match=f"^{tmp_path}: is a folder, expected params.yaml$"):
+    with pytest.raises(FaceclsError, match=f"^{tmp_path}: is a folder, expected the params file$"):
         load_params(tmp_path)
     (tmp_path / "params.yaml").write_bytes(b"data:\n  archive: \xff\n")
     with pytest.raises(FaceclsError, match=f"^{tmp_path / 'params.yaml'}: not a UTF-8 text file"):

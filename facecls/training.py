@@ -1,5 +1,10 @@
 """Train one variant: epochs over memory-mapped uint8 images, early stopping on
-held-out HTER, a checkpoint each epoch so a killed run resumes where it stopped."""
+held-out HTER, a checkpoint each epoch so a killed run resumes where it stopped.
+
+Under torchrun (``train.nproc`` > 1) the same loop runs in every process on its
+share of each batch, DistributedDataParallel averaging the gradients; the
+plumbing lives in facecls.distributed and is a no-op in a 1-process run.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +25,15 @@ from facecls.atomic import atomic_path
 from facecls.augment import augment
 from facecls.checkpoint import save_model
 from facecls.data import LabelledSet
-from facecls.device import pick_device, set_cpu_threads
+from facecls.device import set_cpu_threads
+from facecls.distributed import (SINGLE, World, broadcast_buffers, data_parallel, gather_objects, gather_shards,
+                                 joined, local_batch_size, sum_over_processes, threads_per_process)
 from facecls.inference import batch_to_input, predict_logits, sigmoid
 from facecls.metrics import hter, hter_optimal_threshold
 from facecls.models import build_model, parameter_groups
 
-RESUME_FORMAT = "facecls-resume-1"
+# 2: RNG states are lists, one per training process.
+RESUME_FORMAT = "facecls-resume-2"
 
 
 def class_pos_weight(labels: np.ndarray) -> float:
@@ -65,9 +73,19 @@ def run_fingerprint(config: dict, data: LabelledSet) -> str:
     return h.hexdigest()[:16]
 
 
-def holdout_metrics(model, data: LabelledSet, device: torch.device, batch_size: int) -> dict:
+def steps_per_epoch(n_rows: int, batch_size: int, world_size: int) -> int:
+    """Optimizer steps per epoch: the same in every process, so none waits in a collective
+    for a batch another lacks. The ragged last batch is dropped: BatchNorm dislikes tiny ones."""
+    return max(n_rows // (local_batch_size(batch_size, world_size) * world_size), 1)
+
+
+def holdout_metrics(model, data: LabelledSet, device: torch.device, batch_size: int,
+                    world: World = SINGLE) -> dict:
+    """Held-out loss and HTER. Each process scores its share of the held-out rows and the
+    logits are gathered: HTER needs every score, not an average of per-share HTERs."""
     rows = data.holdout_rows
-    logits = predict_logits(model, data.images[rows], device, batch_size=batch_size)
+    share = predict_logits(model, data.images[world.shard(rows)], device, batch_size=batch_size)
+    logits = gather_shards(share, len(rows), world, device)
     labels = data.labels[rows]
     loss = F.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(labels).float())
     scores = sigmoid(logits)
@@ -78,17 +96,20 @@ def holdout_metrics(model, data: LabelledSet, device: torch.device, batch_size: 
 
 def train_one_epoch(model, optimizer, data: LabelledSet, device_images, device, config, *, rng,
                     generator, step: int, total_steps: int, pos_weight: torch.Tensor | None,
-                    desc: str) -> tuple[float, int, float]:
-    """One pass over the training part; returns (mean loss, next step, images per second)."""
+                    desc: str, world: World = SINGLE) -> tuple[float, int, float]:
+    """One pass over the training part; returns (mean loss, next step, images per second),
+    all processes together."""
     model.train()
-    rows = rng.permutation(data.train_rows)
-    batch_size = config["batch_size"]
-    n_batches = len(rows) // batch_size or 1  # drop the ragged last batch: BatchNorm dislikes tiny ones
+    # Every process draws the same permutation (same seed) and takes its strided share.
+    rows = world.shard(rng.permutation(data.train_rows))
+    batch_size = local_batch_size(config["batch_size"], world.size)
+    n_batches = steps_per_epoch(len(data.train_rows), config["batch_size"], world.size)
     smoothing = config["label_smoothing"]
     aug = config["augment"]
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     total_loss, seen, started = 0.0, 0, time.perf_counter()
-    bar = tqdm(range(n_batches), desc=desc, unit="batch", leave=False, mininterval=1.0, file=sys.stderr)
+    bar = tqdm(range(n_batches), desc=desc, unit="batch", leave=False, mininterval=1.0, file=sys.stderr,
+               disable=not world.is_main)
     for b in bar:
         batch_rows = np.sort(rows[b * batch_size:(b + 1) * batch_size])
         if device_images is not None:
@@ -111,9 +132,10 @@ def train_one_epoch(model, optimizer, data: LabelledSet, device_images, device, 
         step += 1
         total_loss += loss.detach().item() * len(batch_rows)
         seen += len(batch_rows)
-        rate = seen / (time.perf_counter() - started)
+        rate = seen * world.size / (time.perf_counter() - started)  # the processes keep step with each other
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", img_s=f"{rate:.0f}", refresh=False)
     bar.close()
+    total_loss, seen = sum_over_processes([total_loss, seen], world, device)
     return total_loss / max(seen, 1), step, seen / (time.perf_counter() - started)
 
 
@@ -122,27 +144,39 @@ def _save_resume(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def _load_resume(path: Path, fingerprint: str) -> dict | None:
+def _load_resume(path: Path, fingerprint: str, world: World) -> dict | None:
     if not path.exists():
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # a damaged checkpoint only costs the progress it held
-        print(f"warning: {path}: unreadable resume checkpoint, starting over", file=sys.stderr)
+        if world.is_main:
+            print(f"warning: {path}: unreadable resume checkpoint, starting over", file=sys.stderr)
         return None
     if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT or state.get("fingerprint") != fingerprint:
+        return None
+    if len(state["torch_rng"]) != world.size:  # saved by a run with another process count
         return None
     return state
 
 
 def train_variant(config: dict, data: LabelledSet, model_path: Path, log_dir: Path, resume_path: Path) -> dict:
-    """Train ``config`` (a variant_config) and write the best epoch's model to ``model_path``."""
+    """Train ``config`` (a variant_config) and write the best epoch's model to ``model_path``.
+
+    Under torchrun with several processes, each trains on its share of every batch;
+    process 0 alone writes the model, the DVCLive logs and the resume checkpoint, and prints.
+    """
+    with joined(config["device"]) as (world, device):
+        return _train(config, data, model_path, log_dir, resume_path, world, device)
+
+
+def _train(config: dict, data: LabelledSet, model_path: Path, log_dir: Path, resume_path: Path,
+           world: World, device: torch.device) -> dict:
     from dvclive import Live
 
-    device = pick_device(config["device"])
     if device.type == "cpu":
-        set_cpu_threads(config["threads"])
-    torch.manual_seed(config["seed"])
+        set_cpu_threads(threads_per_process(config["threads"], world.size))
+    torch.manual_seed(config["seed"])  # the same initial weights in every process
     arch_options = {"stem_stride": config["stem_stride"]} if config["arch"] == "resnet18" else {}
     model, weights_used = build_model(config["arch"], mode=config["mode"], weights=config["weights"],
                                       weights_fallback=config["weights_fallback"], **arch_options)
@@ -151,6 +185,9 @@ def train_variant(config: dict, data: LabelledSet, model_path: Path, log_dir: Pa
     for group in groups:
         group["base_lr"] = group["lr"]
     optimizer = make_optimizer(config["optimizer"], groups, config["weight_decay"])
+    trained = data_parallel(model, world, device)  # what the training steps run: DDP-wrapped if several processes
+    if world.rank:  # dropout masks of its own; process 0 keeps a 1-process run's stream
+        torch.manual_seed(config["seed"] + world.rank)
 
     train_labels = data.labels[data.train_rows]
     pos_weight = None
@@ -162,32 +199,33 @@ def train_variant(config: dict, data: LabelledSet, model_path: Path, log_dir: Pa
         device_images = (torch.from_numpy(np.ascontiguousarray(data.images)).to(device),
                          torch.from_numpy(data.labels).to(device))
 
-    steps_per_epoch = max(len(data.train_rows) // config["batch_size"], 1)
-    total_steps = steps_per_epoch * config["epochs"]
+    total_steps = steps_per_epoch(len(data.train_rows), config["batch_size"], world.size) * config["epochs"]
     rng = np.random.default_rng(config["seed"])
-    generator = torch.Generator(device=device).manual_seed(config["seed"] + 1)
+    # Augmentation draws of its own in each process; process 0's are a 1-process run's.
+    generator = torch.Generator(device=device).manual_seed(config["seed"] + 1 + world.rank)
     fingerprint = run_fingerprint(config, data)
 
     history: list[dict] = []
     best = {"hter": math.inf, "loss": math.inf, "epoch": 0, "state": None}
     start_epoch, step = 1, 0
-    resumed = _load_resume(resume_path, fingerprint)
+    resumed = _load_resume(resume_path, fingerprint, world)
     if resumed:
         model.load_state_dict(resumed["model"])
         optimizer.load_state_dict(resumed["optimizer"])
         history, best, step = resumed["history"], resumed["best"], resumed["step"]
         start_epoch = resumed["epoch"] + 1
         rng.bit_generator.state = json.loads(resumed["numpy_rng"])
-        torch.set_rng_state(resumed["torch_rng"])
-        generator.set_state(resumed["generator"])
-        print(f"resuming {config['variant']} after epoch {resumed['epoch']} from {resume_path}", file=sys.stderr)
+        torch.set_rng_state(resumed["torch_rng"][world.rank])
+        generator.set_state(resumed["generator"][world.rank])
+        if world.is_main:
+            print(f"resuming {config['variant']} after epoch {resumed['epoch']} from {resume_path}",
+                  file=sys.stderr)
 
-    live = Live(str(log_dir), save_dvc_exp=False, dvcyaml=None, report=None)
-    for row in history:  # replay the epochs done before a resume, so the curves are whole
-        for key, value in row.items():
-            if key != "epoch":
-                live.log_metric(key, value)
-        live.next_step()
+    live = None
+    if world.is_main:
+        live = Live(str(log_dir), save_dvc_exp=False, dvcyaml=None, report=None)
+        for row in history:  # replay the epochs done before a resume, so the curves are whole
+            _log_epoch(live, row)
 
     train_seconds = sum(r.get("epoch_seconds", 0.0) for r in history)
     stopped_early = False
@@ -197,36 +235,40 @@ def train_variant(config: dict, data: LabelledSet, model_path: Path, log_dir: Pa
             break
         started = time.perf_counter()
         train_loss, step, images_per_s = train_one_epoch(
-            model, optimizer, data, device_images, device, config, rng=rng, generator=generator, step=step,
-            total_steps=total_steps, pos_weight=pos_weight, desc=f"{config['variant']} epoch {epoch}")
+            trained, optimizer, data, device_images, device, config, rng=rng, generator=generator, step=step,
+            total_steps=total_steps, pos_weight=pos_weight, desc=f"{config['variant']} epoch {epoch}", world=world)
         epoch_seconds = time.perf_counter() - started
         train_seconds += epoch_seconds
-        row = {"epoch": epoch, "train_loss": train_loss, **holdout_metrics(model, data, device, 512),
+        broadcast_buffers(model, world)
+        row = {"epoch": epoch, "train_loss": train_loss, **holdout_metrics(model, data, device, 512, world),
                "images_per_s": images_per_s, "epoch_seconds": epoch_seconds}
         history.append(row)
+        # Every process reaches the same decisions from the same gathered metrics.
         improved = (row["holdout_hter"], row["holdout_loss"]) < (best["hter"], best["loss"])
         if improved:
             best = {"hter": row["holdout_hter"], "loss": row["holdout_loss"], "epoch": epoch,
-                    "state": copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})}
-        for key, value in row.items():
-            if key != "epoch":
-                live.log_metric(key, value)
-        live.next_step()
-        print(f"{config['variant']} epoch {epoch}/{config['epochs']}: train loss {train_loss:.4f}, "
-              f"held-out loss {row['holdout_loss']:.4f}, held-out HTER {row['holdout_hter']:.4f}"
-              f"{' (best)' if improved else ''}, {images_per_s:.0f} img/s", file=sys.stderr)
-        _save_resume(resume_path, {
-            "format": RESUME_FORMAT, "fingerprint": fingerprint, "epoch": epoch, "step": step,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history, "best": best,
-            "numpy_rng": json.dumps(rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
-            "generator": generator.get_state()})
+                    "state": copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
+                    if world.is_main else None}
+        rng_states = gather_objects((torch.get_rng_state(), generator.get_state()), world)
+        if world.is_main:
+            _log_epoch(live, row)
+            print(f"{config['variant']} epoch {epoch}/{config['epochs']}: train loss {train_loss:.4f}, "
+                  f"held-out loss {row['holdout_loss']:.4f}, held-out HTER {row['holdout_hter']:.4f}"
+                  f"{' (best)' if improved else ''}, {images_per_s:.0f} img/s", file=sys.stderr)
+            _save_resume(resume_path, {
+                "format": RESUME_FORMAT, "fingerprint": fingerprint, "epoch": epoch, "step": step,
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history, "best": best,
+                "numpy_rng": json.dumps(rng.bit_generator.state), "torch_rng": [s[0] for s in rng_states],
+                "generator": [s[1] for s in rng_states]})
 
-    model.load_state_dict(best["state"])
     summary = {"best_epoch": best["epoch"], "best_holdout_hter": best["hter"], "epochs_run": len(history),
                "stopped_early": stopped_early, "train_seconds": round(train_seconds, 2),
                "images_per_s": round(float(np.mean([r["images_per_s"] for r in history])), 1),
                "pos_weight": float(pos_weight) if pos_weight is not None else None,
-               "weights_used": weights_used, "device": str(device)}
+               "weights_used": weights_used, "device": str(device), "processes": world.size}
+    if not world.is_main:
+        return summary
+    model.load_state_dict(best["state"])
     for key in ("best_epoch", "best_holdout_hter", "train_seconds", "images_per_s"):
         live.summary[key] = summary[key]
     live.end()
@@ -234,3 +276,10 @@ def train_variant(config: dict, data: LabelledSet, model_path: Path, log_dir: Pa
                history=history, summary=summary)
     resume_path.unlink(missing_ok=True)
     return summary
+
+
+def _log_epoch(live, row: dict) -> None:
+    for key, value in row.items():
+        if key != "epoch":
+            live.log_metric(key, value)
+    live.next_step()

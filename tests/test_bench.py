@@ -1,0 +1,79 @@
+"""Smoke test of the benchmark (python -m facecls.bench): it runs on a tiny size and writes
+a well-formed table and JSON. The full-size figures live in BENCHMARKS.md, not in the suite."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+import zipfile
+
+import pytest
+
+from facecls import bench
+from facecls.archive import extract_archive
+
+
+def test_generated_archive_has_the_exercise_layout(tmp_path):
+    archive = tmp_path / "faces.zip"
+    meta = bench.make_archive(archive, 25, 7, workers=1)
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+        blob = zf.read(f"{bench.ROOT}train_img/000001.jpg")
+    assert blob[:2] == b"\xff\xd8"  # JPEG
+    assert sum(n.startswith(f"{bench.ROOT}train_img/") and n.endswith(".jpg") for n in names) == 25
+    assert sum(n.startswith(f"{bench.ROOT}val_img/") and n.endswith(".jpg") for n in names) == 7
+    summary = extract_archive(archive, tmp_path / "raw")  # the pipeline's own checks accept it
+    assert (summary["train_images"], summary["val_images"]) == (25, 7)
+    assert summary["class_0"] + summary["class_1"] == 25 == meta["class_0"] + meta["class_1"]
+
+
+def test_wrap_records_a_command(tmp_path):
+    log = tmp_path / "stages.jsonl"
+    assert bench.main(["_wrap", str(log), "--", sys.executable, "-c", "pass"]) == 0
+    record = json.loads(log.read_text())
+    assert record["rc"] == 0 and record["end"] >= record["start"] and record["maxrss_mb"] > 0
+
+
+def test_quick_benchmark_writes_table_and_json(tmp_path, capsys):
+    out, js = tmp_path / "BENCHMARKS.md", tmp_path / "results.json"
+    started = time.perf_counter()
+    assert bench.main(["--quick", "--families", "simplecnn", "--cache-dir", str(tmp_path / "cache"),
+                       "--out", str(out), "--json", str(js)]) == 0
+    elapsed = time.perf_counter() - started
+    # About 20 s on 2 idle cores; the bound leaves room for a machine shared with other work.
+    assert elapsed < 120, f"the smoke run took {elapsed:.0f} s"
+
+    table = out.read_text()
+    assert table.startswith("# Benchmarks")
+    header = "| measurement | measured | ceiling | ratio (wall) | ratio (CPU) | target | holds | load |"
+    assert header in table
+    rows = [line for line in table.splitlines() if line.startswith("| ") and line != header]
+    assert all(line.count("|") == header.count("|") for line in rows)
+    for name in ("unzip", "index", "train simplecnn", "predict simplecnn", "peak memory"):
+        assert any(name in line for line in rows), name
+    assert re.search(r"torch \d", table) and "usable cores" in table
+
+    results = json.loads(js.read_text())
+    assert results["sizes"] == {"train": 300, "val": 60}
+    assert results["machine"]["cores"] >= 1
+    for r in results["rows"]:
+        assert set(r) >= {"name", "measured", "ceiling", "ratio", "cpu_ratio", "target", "holds", "load"}
+        assert r["ratio"] is None or r["ratio"] > 0
+        assert r["cpu_ratio"] is None or r["cpu_ratio"] > 0
+    family = results["families"]["simplecnn"]
+    assert family["set_is_memmap"] and family["train"]["rate"] > 0 and family["predict"]["ceiling"] > 0
+    assert family["train"]["cpu_ratio"] > 0 and family["peak_rss_mb"] > 0
+    assert results["index"]["ceiling_rate"] > 0
+    assert "dvc" not in results  # --quick leaves dvc repro out
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--quick"], (300, 60, False, 2)),
+    ([], (100_000, 20_000, True, None)),
+    (["--quick", "--train", "500", "--dvc"], (500, 60, True, 2)),
+])
+def test_sizes_and_quick_defaults(argv, expected):
+    args = bench.parse_args(argv)
+    assert (args.train, args.val, args.dvc, args.batches) == expected

@@ -40,15 +40,21 @@ def stratified_split(labels: np.ndarray, holdout_fraction: float, seed: int) -> 
 
 
 def _decode_chunk(paths: list[str], array_path: str, start: int) -> int:
-    images = np.load(array_path, mmap_mode="r+")
+    # Decoded into memory first, then written to the memory map with one slice: row by
+    # row through np.memmap, and with a pathlib object per file, the Python around each
+    # decode cost about a tenth of the stage's CPU time.
+    decoded = np.empty((len(paths), SIZE, SIZE, 3), dtype=np.uint8)
     resized = 0
     for offset, path in enumerate(paths):
         try:
-            data = Path(path).read_bytes()
+            with open(path, "rb") as f:
+                data = f.read()
         except OSError as exc:
             raise FaceclsError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        images[start + offset], was_resized = decode_image(data, path)
+        decoded[offset], was_resized = decode_image(data, path)
         resized += was_resized
+    images = np.load(array_path, mmap_mode="r+")
+    images[start:start + len(paths)] = decoded
     images.flush()
     return resized
 

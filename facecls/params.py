@@ -120,6 +120,9 @@ def variant_config(params: dict, name: str, source: str = "params.yaml") -> dict
     for k in own:
         if k not in train and k not in VARIANT_KEYS:
             raise FaceclsError(f"{source}: unknown key {key}.{k}")
+    # An empty value inherits: params.yaml can list `lr:` in every variant, so that
+    # `dvc exp run -S variants.simplecnn.lr=0.0005` finds the key (DVC refuses new keys).
+    own = {k: v for k, v in own.items() if v is not None}
     config = {"variant": name, "mode": "full", "weights": "random", "weights_fallback": "random",
               "weighted": False, "pos_weight": None, "lr_factor": 1.0, "stem_stride": 1,
               **train, **own}

@@ -123,3 +123,11 @@ def test_an_unknown_train_key_is_named(tmp_path):
     params["train"]["epoch"] = 30
     with pytest.raises(FaceclsError, match="unknown key train.epoch "):
         validate_params(params)
+
+
+def test_an_empty_variant_value_inherits_the_train_value():
+    params = project_params()
+    params["variants"]["simplecnn"]["lr"] = None
+    assert variant_config(params, "simplecnn")["lr"] == params["train"]["lr"]
+    params["variants"]["simplecnn"]["lr"] = 0.0005
+    assert variant_config(params, "simplecnn")["lr"] == 0.0005

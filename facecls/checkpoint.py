@@ -81,13 +81,18 @@ def load_model(
 
     arch = config["arch"]
     try:
-        model, _ = build_model(
-            arch,
-            mode=config["mode"],
-            weights="random",
-            dropout=config.get("dropout"),
-            stem_stride=config.get("stem_stride", 1),
-        )
+        if arch == "ensemble":  # several variants averaged (facecls/ensemble.py), rebuilt from their configs
+            from facecls.ensemble import build_ensemble
+
+            model = build_ensemble(config.get("members"))
+        else:
+            model, _ = build_model(
+                arch,
+                mode=config["mode"],
+                weights="random",
+                dropout=config.get("dropout"),
+                stem_stride=config.get("stem_stride", 1),
+            )
     except FaceclsError as exc:
         raise FaceclsError(f"{path}: {exc}") from None
     mismatch = state_dict_mismatch(model.state_dict(), state)

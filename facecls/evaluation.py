@@ -23,6 +23,17 @@ def write_json(path: Path, value) -> None:
 def evaluate_variant(variant: str, model_path: Path, data: LabelledSet, *, tta: bool, threshold_method: str,
                      metrics_path: Path, out_dir: Path, device: str = "auto") -> dict:
     model, info = load_model(model_path, expect_variant=variant)
+    return evaluate_model(variant, model, info, data, tta=tta, threshold_method=threshold_method,
+                          metrics_path=metrics_path, out_dir=out_dir, device=device)
+
+
+def evaluate_model(variant: str, model, info: dict, data: LabelledSet, *, tta: bool, threshold_method: str,
+                   metrics_path: Path, out_dir: Path, device: str = "auto") -> dict:
+    """Score a loaded model (a variant's, or the ensemble of several) on the held-out part.
+
+    ``info`` is what ``load_model`` returns beside the model: its ``config`` (for
+    ``weights_used``), and optionally ``history`` and ``summary``.
+    """
     device = pick_device(device)
     model.to(device)
     rows = data.holdout_rows
@@ -50,7 +61,8 @@ def evaluate_variant(variant: str, model_path: Path, data: LabelledSet, *, tta: 
     write_json(out_dir / "roc.json", roc_points(labels, scores))
     write_json(out_dir / "confusion.json", confusion_rows(labels, predicted))
     title = f"{variant} (held-out, threshold {threshold:.3f})"
-    plot_training_curves(info.get("history", []), out_dir / "training_curves.png", f"{variant}: training")
+    if info.get("history"):  # an ensemble has none: its members trained, it did not
+        plot_training_curves(info["history"], out_dir / "training_curves.png", f"{variant}: training")
     fpr_tpr = [(r["fpr"], r["tpr"]) for r in roc_points(labels, scores, max_points=1000)]
     plot_roc([p[0] for p in fpr_tpr], [p[1] for p in fpr_tpr], out_dir / "roc.png", f"{variant}: ROC (held-out)",
              auc=report["auc"], eer=report["eer"],

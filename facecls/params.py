@@ -102,8 +102,9 @@ def validate_params(params: dict, source: str = "params.yaml") -> None:
     method = str(_get(params, "evaluate.threshold", source))
     _check(method in THRESHOLD_METHODS, source, "evaluate.threshold", f"one of {THRESHOLD_METHODS}", method)
     chosen = _get(params, "predict.variant", source)
-    _check(isinstance(chosen, str) and (chosen == "best" or chosen in variants), source, "predict.variant",
-           f"'best' or one of the variants ({', '.join(variants)})", chosen)
+    scored = [*variants, *(["ensemble"] if "ensemble" in params else [])]
+    _check(isinstance(chosen, str) and (chosen == "best" or chosen in scored), source, "predict.variant",
+           f"'best' or one of {', '.join(scored)}", chosen)
     _check(isinstance(_get(params, "predict.tta", source), bool), source, "predict.tta", "true or false",
            params["predict"]["tta"])
 
@@ -168,3 +169,10 @@ def _check_train_config(c: dict, own: set, source: str, key: str) -> None:
                "a number in [0, 0.5)", augment.get(k))
     _check(isinstance(augment.get("flip"), bool), source, f"{where('augment')}.flip", "true or false",
            augment.get("flip"))
+    _check(_is_number(augment.get("rotate", 0)) and 0 <= augment.get("rotate", 0) <= 30, source,
+           f"{where('augment')}.rotate", "degrees in [0, 30]", augment.get("rotate"))
+    _check(_is_number(augment.get("erase", 0)) and 0 <= augment.get("erase", 0) <= 1, source,
+           f"{where('augment')}.erase", "a share in [0, 1]", augment.get("erase"))
+    for k in augment:
+        if k not in ("flip", "shift", "scale", "color", "rotate", "erase"):
+            raise FaceclsError(f"{source}: unknown key {where('augment')}.{k}")

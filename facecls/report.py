@@ -24,6 +24,11 @@ def read_metrics(metrics_dir: str | Path, variants: list[str]) -> dict[str, dict
     return found
 
 
+def scored_names(params: dict) -> list[str]:
+    """Every name with a results/metrics/<name>.json: the variants, then the ensemble when configured."""
+    return list(params["variants"]) + (["ensemble"] if "ensemble" in params else [])
+
+
 def ranked(metrics: dict[str, dict]) -> list[str]:
     """Variants from the lowest held-out HTER; ties go to the name first in order."""
     return sorted(metrics, key=lambda v: (metrics[v]["hter"], v))

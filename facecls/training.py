@@ -119,7 +119,8 @@ def train_one_epoch(model, optimizer, data: LabelledSet, device_images, device, 
             images = data.images[batch_rows]
             labels = torch.from_numpy(data.labels[batch_rows]).to(device)
         x = batch_to_input(images, device, augment=lambda x: augment(
-            x, flip=aug["flip"], shift=aug["shift"], scale=aug["scale"], color=aug["color"], generator=generator))
+            x, flip=aug["flip"], shift=aug["shift"], scale=aug["scale"], color=aug["color"],
+            rotate=aug.get("rotate", 0.0), erase=aug.get("erase", 0.0), generator=generator))
         target = labels.float() * (1 - smoothing) + 0.5 * smoothing
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * lr_multiplier(config["schedule"], step, total_steps)

@@ -3,12 +3,12 @@
 from facecls.atomic import write_text
 from facecls.errors import fail_cleanly
 from facecls.params import load_params
-from facecls.report import read_metrics, summary_markdown
+from facecls.report import read_metrics, scored_names, summary_markdown
 
 
 @fail_cleanly
 def main() -> None:
-    metrics = read_metrics("results/metrics", list(load_params()["variants"]))
+    metrics = read_metrics("results/metrics", scored_names(load_params()))
     table = summary_markdown(metrics)
     write_text("results/summary.md", table)
     print(table)

@@ -32,9 +32,9 @@ def test_a_variant_overrides_the_train_knobs():
 
 @pytest.mark.parametrize("value", ["resnet50", "", ["simplecnn"]])
 def test_unknown_predict_variant(value):
-    variants = ", ".join(project_params()["variants"])
+    names = ", ".join([*project_params()["variants"], "ensemble"])
     assert refusal(**{"predict.variant": value}) == (
-        f"params.yaml: predict.variant must be 'best' or one of the variants ({variants}), got {value!r}")
+        f"params.yaml: predict.variant must be 'best' or one of {names}, got {value!r}")
 
 
 def test_unknown_variant_asked_for_by_a_stage():

@@ -1,0 +1,94 @@
+"""Batched augmentation: each transform does what it says, off means untouched."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from facecls.augment import augment, normalize, to_float
+
+OFF = {"flip": False, "shift": 0.0, "scale": 0.0, "color": 0.0}
+DEFAULTS = {"flip": True, "shift": 0.06, "scale": 0.08, "color": 0.1}
+
+
+def batch(n: int = 6, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 3, 64, 64, generator=torch.Generator().manual_seed(seed))
+
+
+def gen(seed: int = 1) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_everything_off_is_the_identity():
+    x = batch()
+    assert torch.equal(augment(x, **OFF, generator=gen()), x)
+    assert torch.equal(augment(x, **OFF, rotate=0.0, erase=0.0, generator=gen()), x)
+
+
+def test_input_untouched_output_in_range_and_seeded():
+    x = batch()
+    before = x.clone()
+    a = augment(x, **DEFAULTS, rotate=8.0, erase=0.5, generator=gen(3))
+    b = augment(x, **DEFAULTS, rotate=8.0, erase=0.5, generator=gen(3))
+    assert torch.equal(x, before)
+    assert a.shape == x.shape and a.dtype == x.dtype
+    assert a.min() >= 0 and a.max() <= 1
+    assert torch.equal(a, b)
+    assert not torch.equal(a, augment(x, **DEFAULTS, rotate=8.0, erase=0.5, generator=gen(4)))
+
+
+def test_new_options_off_leave_the_random_stream_of_the_others_alone():
+    # The study's settings must give the very same batches as before rotate/erase existed.
+    x = batch()
+    assert torch.equal(augment(x, **DEFAULTS, generator=gen(5)),
+                       augment(x, **DEFAULTS, rotate=0.0, erase=0.0, generator=gen(5)))
+
+
+def test_flip_gives_each_face_or_its_mirror():
+    x = batch(32)
+    y = augment(x, **{**OFF, "flip": True}, generator=gen())
+    same = (y == x).flatten(1).all(1)
+    mirrored = (y == x.flip(3)).flatten(1).all(1)
+    assert (same | mirrored).all()
+    assert same.any() and mirrored.any()
+
+
+def test_rotation_tilts_a_horizontal_bar():
+    x = torch.zeros(16, 3, 64, 64)
+    x[:, :, 30:34, 8:56] = 1.0  # a bar across the eyes
+    y = augment(x, **OFF, rotate=20.0, generator=gen())
+    rows_of_left_end = y[:, 0, :, 12].argmax(1).float()
+    rows_of_right_end = y[:, 0, :, 52].argmax(1).float()
+    tilt = (rows_of_right_end - rows_of_left_end).abs()
+    assert tilt.max() >= 4  # some faces tilted by several pixels over the bar's length
+    assert tilt.max() <= 40 * torch.tan(torch.deg2rad(torch.tensor(20.0))) + 4  # never more than 20 degrees
+    # the centre hardly moves: rotation is about the middle of the face
+    assert (y[:, :, 31:33, 31:33] > 0.5).all()
+
+
+def test_erase_fills_one_rectangle_per_face_with_its_mean_colour():
+    x = batch(12)
+    y = augment(x, **OFF, erase=1.0, generator=gen())
+    changed = (y != x).any(1)  # N x H x W
+    for i in range(len(x)):
+        rows = changed[i].any(1).nonzero().flatten()
+        cols = changed[i].any(0).nonzero().flatten()
+        h, w = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert 64 / 8 - 1 <= h <= 64 / 3 + 1 and 64 / 8 - 1 <= w <= 64 / 3 + 1
+        patch = y[i, :, rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        assert torch.allclose(patch, x[i].mean(dim=(1, 2)).view(3, 1, 1).expand_as(patch))
+
+
+@pytest.mark.parametrize("probability, low, high", [(0.0, 0, 0), (0.5, 8, 56)])
+def test_erase_probability_is_the_share_of_faces_erased(probability, low, high):
+    x = batch(64)
+    y = augment(x, **OFF, erase=probability, generator=gen())
+    erased = int((y != x).flatten(1).any(1).sum())
+    assert low <= erased <= high
+
+
+def test_to_float_and_normalize_shapes():
+    images = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    x = to_float(images)
+    assert x.shape == (2, 3, 64, 64) and 0 <= x.min() and x.max() <= 1
+    assert normalize(x).shape == x.shape

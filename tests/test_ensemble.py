@@ -1,0 +1,203 @@
+"""The ensemble variant: averaged probabilities, member checks, its model file, its stage."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from torch import nn
+
+from facecls.checkpoint import load_model, save_model
+from facecls.ensemble import (
+    EnsembleModel,
+    build_ensemble,
+    combine,
+    ensemble_members,
+    member_spec,
+    save_ensemble,
+)
+from facecls.errors import FaceclsError
+from facecls.evaluation import evaluate_model, evaluate_variant
+from facecls.models import build_model
+from tests.conftest import REPO
+from tests.toy_faces import toy_set
+
+
+class FixedLogits(nn.Module):
+    """Returns the given logits whatever the batch (one per image)."""
+
+    def __init__(self, logits: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("logits", torch.tensor(logits))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits[: len(images)]
+
+
+def faces(n: int = 3) -> torch.Tensor:
+    return torch.randn(n, 3, 64, 64, generator=torch.Generator().manual_seed(n))
+
+
+def test_output_is_the_logit_of_the_mean_probability():
+    a, b = [2.0, -1.0, 0.0], [-0.5, 3.0, 0.0]
+    out = EnsembleModel([FixedLogits(a), FixedLogits(b)])(faces())
+    mean_p = (torch.sigmoid(torch.tensor(a)) + torch.sigmoid(torch.tensor(b))) / 2
+    assert torch.allclose(torch.sigmoid(out), mean_p, atol=1e-6)
+    assert torch.allclose(out, torch.logit(mean_p), atol=1e-5)
+
+
+def test_saturated_members_stay_finite():
+    out = EnsembleModel([FixedLogits([200.0, 200.0, -200.0]), FixedLogits([-200.0, 150.0, -300.0])])(faces())
+    assert torch.isfinite(out).all()
+    assert out[0].abs() < 1e-4  # probabilities 1 and 0 average to 0.5
+    assert out[1] > 100 and out[2] < -100
+
+
+def test_one_member_is_that_member():
+    member = FixedLogits([1.5, -2.0, 0.25])
+    assert torch.allclose(EnsembleModel([member])(faces()), member(faces()), atol=1e-5)
+
+
+def test_no_members_is_refused():
+    with pytest.raises(FaceclsError, match="no members"):
+        EnsembleModel([])
+
+
+def params(members, variants=("a", "b", "c")) -> dict:
+    return {"variants": {v: {"arch": "simplecnn"} for v in variants}, "ensemble": {"members": members}}
+
+
+def test_members_come_from_params_in_their_order():
+    assert ensemble_members(params(["c", "a"])) == ["c", "a"]
+
+
+@pytest.mark.parametrize("given, problem", [
+    (params(["a", "x"]), "unknown variant 'x'"),
+    (params([]), "must list variant names"),
+    (params("a"), "must list variant names"),
+    (params(["a", "a"]), "names a variant twice"),
+    ({"variants": {"a": {}}}, "needs an 'ensemble' section"),
+    (params(["a"], variants=("a", "ensemble")), "variants.ensemble: the name is taken"),
+])
+def test_bad_members_are_refused_with_the_key_named(given, problem):
+    with pytest.raises(FaceclsError, match=problem):
+        ensemble_members(given)
+
+
+def saved_member(path, variant: str, seed: int, train_seconds: float = 10.0) -> nn.Module:
+    torch.manual_seed(seed)
+    model, _ = build_model("simplecnn")
+    save_model(path / f"{variant}.pt", model, {"variant": variant, "arch": "simplecnn", "mode": "full",
+                                               "weights_used": "random", "lr": 0.002},
+               history=[], summary={"train_seconds": train_seconds})
+    return model.eval()
+
+
+@pytest.fixture
+def members(tmp_path):
+    models = tmp_path / "models"
+    return models, [saved_member(models, "a", 1, 10.0), saved_member(models, "b", 2, 20.5)]
+
+
+def test_combine_save_and_load_round_trip(members, tmp_path):
+    models, (a, b) = members
+    ensemble, info = combine(["a", "b"], models)
+    x = faces(4)
+    with torch.no_grad():
+        expected = torch.logit((torch.sigmoid(a(x)) + torch.sigmoid(b(x))) / 2)
+        assert torch.allclose(ensemble(x), expected, atol=1e-4)
+    assert info["config"]["arch"] == "ensemble" and info["config"]["variant"] == "ensemble"
+    assert [m["variant"] for m in info["config"]["members"]] == ["a", "b"]
+    assert info["config"]["weights_used"] == "random"
+    assert info["summary"]["train_seconds"] == pytest.approx(30.5)  # what the ensemble cost to train
+
+    save_ensemble(tmp_path / "ensemble.pt", ensemble, info)
+    loaded, loaded_info = load_model(tmp_path / "ensemble.pt", expect_variant="ensemble")
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), ensemble(x), atol=1e-6)
+    assert loaded_info["config"] == info["config"]
+
+
+def test_a_member_file_of_another_variant_is_refused(members):
+    models, _ = members
+    (models / "b.pt").replace(models / "c.pt")
+    (models / "a.pt").rename(models / "b.pt")
+    with pytest.raises(FaceclsError, match="expected 'b'"):
+        combine(["b"], models)
+
+
+def test_member_spec_keeps_what_rebuilds_the_member():
+    spec = member_spec({"variant": "r", "arch": "resnet18", "mode": "head", "stem_stride": 2, "lr": 0.1,
+                        "weights_used": "imagenet", "augment": {"flip": True}})
+    assert spec == {"variant": "r", "arch": "resnet18", "mode": "head", "stem_stride": 2, "weights_used": "imagenet"}
+
+
+@pytest.mark.parametrize("specs, problem", [
+    ([], "non-empty list"),
+    ([{"mode": "full"}], "naming their arch"),
+    ([{"arch": "ensemble"}], "cannot itself be an ensemble"),
+    ([{"arch": "vgg16"}], "arch: 'vgg16' is not one of"),
+])
+def test_bad_member_configs_in_a_file_are_refused(specs, problem):
+    with pytest.raises(FaceclsError, match=problem):
+        build_ensemble(specs)
+
+
+def test_evaluation_writes_the_keys_of_a_variant_but_no_training_curves(members, tmp_path):
+    models, _ = members
+    data = toy_set(n=80)
+    ensemble, info = combine(["a", "b"], models)
+    m = evaluate_model("ensemble", ensemble, info, data, tta=True, threshold_method="robust",
+                       metrics_path=tmp_path / "metrics" / "ensemble.json", out_dir=tmp_path / "eval")
+    single = evaluate_variant("a", models / "a.pt", data, tta=True, threshold_method="robust",
+                              metrics_path=tmp_path / "metrics" / "a.json", out_dir=tmp_path / "eval_a")
+    assert json.loads((tmp_path / "metrics" / "ensemble.json").read_text()) == m
+    assert m.keys() == single.keys()
+    assert m["train_seconds"] == pytest.approx(30.5) and m["best_epoch"] is None
+    assert m["hter"] == pytest.approx(((1 - m["recall_0"]) + (1 - m["recall_1"])) / 2)
+    assert not (tmp_path / "eval" / "training_curves.png").exists()
+    for name in ("roc", "confusion", "confident_errors"):
+        assert (tmp_path / "eval" / f"{name}.png").is_file()
+
+
+def write_workspace(root, members: list[str]) -> None:
+    """params.yaml, two member model files and data/prepared/, as the ensemble stage finds them."""
+    p = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    p["variants"] = {"a": {"arch": "simplecnn"}, "b": {"arch": "simplecnn"}}
+    p["ensemble"] = {"members": members}
+    p["train"]["device"] = "cpu"
+    (root / "params.yaml").write_text(yaml.safe_dump(p), encoding="utf-8")
+    saved_member(root / "models", "a", 1)
+    saved_member(root / "models", "b", 2)
+    data = toy_set(n=60)
+    prepared = root / "data" / "prepared"
+    prepared.mkdir(parents=True)
+    np.save(prepared / "train_img.npy", data.images)
+    with open(prepared / "train_img.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["row", "file", "number", "label", "split"])
+        for i, (label, held) in enumerate(zip(data.labels, data.holdout)):
+            writer.writerow([i, f"{i + 1:06d}.jpg", i + 1, int(label), "holdout" if held else "train"])
+
+
+def test_stage_writes_the_model_and_the_metrics(tmp_path, run_stage):
+    write_workspace(tmp_path, ["a", "b"])
+    done = run_stage("ensemble", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "ensemble of a, b: HTER" in done.stdout
+    metrics = json.loads((tmp_path / "results" / "metrics" / "ensemble.json").read_text())
+    assert {"hter", "recall_0", "recall_1", "threshold", "auc", "hter_at_0_5", "weights"} <= metrics.keys()
+    assert (tmp_path / "results" / "ensemble.pt").is_file()
+    assert (tmp_path / "results" / "eval" / "ensemble" / "threshold.json").is_file()
+
+
+def test_stage_names_an_unknown_member_and_writes_nothing(tmp_path, run_stage):
+    write_workspace(tmp_path, ["a", "z"])
+    done = run_stage("ensemble", tmp_path)
+    assert done.returncode != 0
+    assert "ensemble.members: unknown variant 'z'" in done.stderr
+    assert not (tmp_path / "results").exists()

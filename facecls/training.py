@@ -270,7 +270,8 @@ def _train(config: dict, data: LabelledSet, model_path: Path, log_dir: Path, res
     if not world.is_main:
         return summary
     model.load_state_dict(best["state"])
-    for key in ("best_epoch", "best_holdout_hter", "train_seconds", "images_per_s"):
+    # weights_used too: the stage's own metrics must say when ImageNet weights were not really used.
+    for key in ("best_epoch", "best_holdout_hter", "train_seconds", "images_per_s", "weights_used"):
         live.summary[key] = summary[key]
     live.end()
     save_model(model_path, model.cpu(), {**config, "weights_used": weights_used},

@@ -42,6 +42,7 @@ def test_short_training_learns_an_easy_task(tmp_path):
     assert info["config"]["weights_used"] == "random"
     metrics = json.loads((tmp_path / "log_toy" / "metrics.json").read_text())
     assert {"train_loss", "holdout_loss", "holdout_hter", "best_epoch"} <= set(metrics)
+    assert metrics["weights_used"] == "random"
     assert (tmp_path / "log_toy" / "plots" / "metrics" / "holdout_hter.tsv").exists()
     assert not (tmp_path / "resume" / "toy.pt").exists(), "the resume checkpoint is removed when done"
 

@@ -22,8 +22,9 @@ from PIL import Image
 from tests.toy_faces import toy_images
 
 REPO = Path(__file__).resolve().parents[1]
-# Made by the pipeline or by DVC, or too big to copy: a tiny repo makes its own.
-NOT_COPIED = ("data/", "models/", "results/", "dvclive/", ".dvc/cache/", ".dvc/tmp/")
+# Made by the pipeline or by DVC, or too big to copy: a tiny repo makes its own. dvc.lock
+# too: after a user's own `dvc repro` it describes their run, not the tiny one.
+NOT_COPIED = ("data/", "models/", "results/", "dvclive/", ".dvc/cache/", ".dvc/tmp/", "dvc.lock", "dvc_plots/")
 TINY_ARCHIVE = "data/tiny-faces.zip"
 SIMPLECNN = {"simplecnn": {"arch": "simplecnn"}}
 

@@ -1,4 +1,5 @@
-"""The `facecls` command: label any folder of face images with a trained model, outside DVC."""
+"""The `facecls` command: label any folder of face images with a trained model, outside DVC,
+and score label files against a truth file where one exists."""
 
 from __future__ import annotations
 
@@ -26,6 +27,16 @@ def _parser() -> argparse.ArgumentParser:
     label.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                        help="average each face with its mirror image (default: as stored in the model file)")
     label.add_argument("--device", default="auto")
+    score = commands.add_parser(
+        "score", help="HTER of a label file against a truth file (and, with --variants, of every variant)",
+        description="Score predictions against a truth file, for archives that come with the answers "
+                    "(faces-sample). Measuring only: the pipeline never reads a truth file.")
+    score.add_argument("truth", type=Path)
+    score.add_argument("--labels", type=Path, default=Path("results/label_val.txt"),
+                       help="predictions to score (default: results/label_val.txt)")
+    score.add_argument("--variants", action="store_true",
+                       help="also score each variant of the finished run in this folder, at its own "
+                            "held-out threshold (a markdown table)")
     return parser
 
 
@@ -70,5 +81,23 @@ def main() -> None:
         result = label_folder(args.folder, args.model, out, args.threshold, args.tta, args.device)
         print(f"wrote {result['n']} labels to {result['out']} ({result['class_0']} with an accessory; "
               f"model {result['variant']}, threshold {result['threshold']:.3f}, tta {result['tta']})")
+    elif args.command == "score":
+        score(args.truth, args.labels, args.variants)
+
+
+def score(truth_path: Path, labels_path: Path, variants: bool) -> None:
+    from facecls.truth import read_pair, rows_markdown, score_labels, variant_rows
+
+    predicted, truth = read_pair(labels_path, truth_path)
+    s = score_labels(predicted, truth)
+    print(f"{labels_path}: HTER {s['hter']:.4f} (recall 0 {s['recall_0']:.4f}, recall 1 {s['recall_1']:.4f}) "
+          f"on {s['n']} faces of {truth_path}")
+    if variants:
+        from facecls.params import load_params
+
+        print()
+        print(rows_markdown(variant_rows(truth, load_params())), end="")
+
+
 if __name__ == "__main__":
     main()

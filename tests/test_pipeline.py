@@ -1,6 +1,8 @@
 """End to end: `dvc repro` of the real dvc.yaml on tiny configurations in temporary copies."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +10,7 @@ import pytest
 import yaml
 
 from facecls.metrics import hter
-from tests.repo_copy import dvc, make_tiny_repo
+from tests.repo_copy import dvc, dvc_env, make_tiny_repo
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TWO_VARIANTS = {"simplecnn": {"arch": "simplecnn"}, "simplecnn_weighted": {"arch": "simplecnn", "weighted": True}}
@@ -67,3 +69,11 @@ def test_faces_sample_label_file_scores_well_against_the_truth(tmp_path):
     truth = np.array([int(v) for v in (SHARED / "faces-sample-val-truth.txt").read_text().split()])
     assert len(predicted) == len(truth) == 500
     assert hter(truth, predicted) < 0.35  # chance is 0.5; two CPU epochs of SimpleCNN reach about 0.2-0.25
+
+    # `facecls score --variants`: the same HTER for the label file, and a row per scored variant.
+    scored = subprocess.run([sys.executable, "-m", "facecls.cli", "score", str(SHARED / "faces-sample-val-truth.txt"),
+                             "--variants"], cwd=repo, env=dvc_env(repo), capture_output=True, text=True, check=True)
+    lines = scored.stdout.splitlines()
+    assert f"HTER {hter(truth, predicted):.4f}" in lines[0]
+    rows = [line for line in lines if line.startswith("| simplecnn_weighted") or line.startswith("| ensemble")]
+    assert len(rows) == 2 and sum("(chosen)" in line for line in rows) == 1

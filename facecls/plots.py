@@ -43,8 +43,10 @@ def plot_training_curves(history: list[dict], path, title: str) -> Path:
     """Losses per epoch (left) and held-out HTER per epoch with the best epoch marked (right).
 
     ``history`` has one dict per epoch with ``epoch``, ``train_loss``,
-    ``holdout_loss``, ``holdout_hter`` and optionally ``lr`` (drawn on a log
-    axis beside the losses when every epoch has it).
+    ``holdout_loss``, ``holdout_hter`` (at that epoch's HTER-optimal threshold,
+    what early stopping compares) and optionally ``lr`` (drawn on a log axis
+    beside the losses when every epoch has it) and ``holdout_hter_at_0_5``
+    (drawn beside the HTER: the optimal threshold flatters a small held-out part).
     """
     if not history:
         raise ValueError("history is empty: no epochs to plot")
@@ -75,7 +77,10 @@ def plot_training_curves(history: list[dict], path, title: str) -> Path:
 
         hters = column["holdout_hter"]
         best = int(np.nanargmin(hters))
-        hter_ax.plot(epochs, hters, marker=marker, color="tab:red", label="held-out HTER")
+        hter_ax.plot(epochs, hters, marker=marker, color="tab:red", label="held-out HTER, best threshold")
+        if all("holdout_hter_at_0_5" in row for row in history):
+            hter_ax.plot(epochs, [row["holdout_hter_at_0_5"] for row in history], marker=marker, color="0.5",
+                         linestyle="--", label="held-out HTER at 0.5")
         hter_ax.scatter([epochs[best]], [hters[best]], s=160, facecolors="none",
                         edgecolors="black", linewidths=2, zorder=3,
                         label=f"best: epoch {epochs[best]:g}, HTER {hters[best]:.4f}")

@@ -35,6 +35,28 @@ def test_training_curves(tmp_path, epochs, with_lr):
     assert_valid_png(path, plot_training_curves(history(epochs, with_lr), path, "training curves"))
 
 
+def legend_texts(monkeypatch, rows, path) -> list[str]:
+    """The legend entries of the training-curves figure, read just before it is saved."""
+    import facecls.plots as plots
+
+    seen, save = [], plots._save
+
+    def capture(fig, target):
+        seen.extend(t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts())
+        return save(fig, target)
+
+    monkeypatch.setattr(plots, "_save", capture)
+    plot_training_curves(rows, path, "t")
+    return seen
+
+
+def test_training_curves_show_the_hter_at_0_5_beside_the_flattering_best_threshold(tmp_path, monkeypatch):
+    rows = [{**row, "holdout_hter_at_0_5": row["holdout_hter"] + 0.05} for row in history(5)]
+    texts = legend_texts(monkeypatch, rows, tmp_path / "with.png")
+    assert "held-out HTER, best threshold" in texts and "held-out HTER at 0.5" in texts
+    assert "held-out HTER at 0.5" not in legend_texts(monkeypatch, history(5), tmp_path / "without.png")
+
+
 def test_training_curves_reject_missing_keys(tmp_path):
     with pytest.raises(ValueError, match="holdout_hter"):
         plot_training_curves([{"epoch": 1, "train_loss": 1.0, "holdout_loss": 1.0}],

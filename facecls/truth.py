@@ -34,8 +34,6 @@ def read_pair(predicted_path: Path, truth_path: Path) -> tuple[np.ndarray, np.nd
 def variant_rows(truth: np.ndarray, params: dict, root: Path = Path(".")) -> list[dict]:
     """Each scored variant of a finished run (ensemble included) on the truth: its own model file,
     its own held-out threshold and the run's TTA setting, exactly as `predict` would apply it."""
-    import torch
-
     from facecls.checkpoint import load_model
     from facecls.data import load_unlabelled
     from facecls.device import pick_device
@@ -54,9 +52,8 @@ def variant_rows(truth: np.ndarray, params: dict, root: Path = Path(".")) -> lis
     for variant, m in metrics.items():
         path = root / (MODEL_PATH if variant == NAME else f"models/{variant}.pt")
         model, _ = load_model(path, expect_variant=variant)
-        with torch.inference_mode():
-            predicted = label_images(model.to(device), images, m["threshold"], tta=params["predict"]["tta"],
-                                     device=device)
+        predicted = label_images(model.to(device), images, m["threshold"], tta=params["predict"]["tta"],
+                                 device=device)
         rows.append({"variant": variant, "chosen": variant == chosen, "holdout_hter": m["hter"],
                      "threshold": m["threshold"], "train_seconds": m.get("train_seconds"),
                      **{f"truth_{k}": v for k, v in score_labels(predicted, truth).items()}})

@@ -38,6 +38,19 @@ def best_variant(metrics: dict[str, dict]) -> str:
     return ranked(metrics)[0]
 
 
+def chosen_variant(params: dict, metrics: dict[str, dict]) -> str:
+    """What predict applies: ``predict.variant``, or the best by held-out HTER when that says ``best``."""
+    chosen = params["predict"]["variant"]
+    return best_variant(metrics) if chosen == "best" else chosen
+
+
+def model_file(variant: str) -> str:
+    """Where a scored name's model lives: the ensemble's in results/ (see facecls.ensemble), the rest in models/."""
+    from facecls.ensemble import MODEL_PATH, NAME
+
+    return MODEL_PATH if variant == NAME else f"models/{variant}.pt"
+
+
 def _seconds(value) -> str:
     return "" if value is None else f"{value:.0f} s"
 

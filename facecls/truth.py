@@ -37,21 +37,18 @@ def variant_rows(truth: np.ndarray, params: dict, root: Path = Path(".")) -> lis
     from facecls.checkpoint import load_model
     from facecls.data import load_unlabelled
     from facecls.device import pick_device
-    from facecls.ensemble import MODEL_PATH, NAME
     from facecls.prediction import label_images
-    from facecls.report import best_variant, read_metrics, scored_names
+    from facecls.report import chosen_variant, model_file, read_metrics, scored_names
 
     metrics = read_metrics(root / "results/metrics", scored_names(params))
     images = load_unlabelled(root / "data/prepared").images
     if len(images) != len(truth):
         raise FaceclsError(f"truth file has {len(truth)} lines but data/prepared holds {len(images)} val_img images")
-    chosen = params["predict"]["variant"]
-    chosen = best_variant(metrics) if chosen == "best" else chosen
+    chosen = chosen_variant(params, metrics)
     device = pick_device(params["train"]["device"])
     rows = []
     for variant, m in metrics.items():
-        path = root / (MODEL_PATH if variant == NAME else f"models/{variant}.pt")
-        model, _ = load_model(path, expect_variant=variant)
+        model, _ = load_model(root / model_file(variant), expect_variant=variant)
         predicted = label_images(model.to(device), images, m["threshold"], tta=params["predict"]["tta"],
                                  device=device)
         rows.append({"variant": variant, "chosen": variant == chosen, "holdout_hter": m["hter"],

@@ -9,18 +9,16 @@ from facecls.device import pick_device
 from facecls.errors import fail_cleanly
 from facecls.params import load_params
 from facecls.prediction import label_images, write_label_file
-from facecls.report import best_variant, read_metrics, scored_names
+from facecls.report import chosen_variant, model_file, read_metrics, scored_names
 
 
 @fail_cleanly
 def main() -> None:
     params = load_params()
     metrics = read_metrics("results/metrics", scored_names(params))
-    chosen = params["predict"]["variant"]
-    variant = best_variant(metrics) if chosen == "best" else chosen
+    variant = chosen_variant(params, metrics)
     threshold, tta = metrics[variant]["threshold"], params["predict"]["tta"]
-    model, info = load_model("results/ensemble.pt" if variant == "ensemble" else f"models/{variant}.pt",
-                             expect_variant=variant)
+    model, info = load_model(model_file(variant), expect_variant=variant)
     device = pick_device(params["train"]["device"])
     labels = label_images(model.to(device), load_unlabelled("data/prepared").images, threshold, tta=tta,
                           device=device)

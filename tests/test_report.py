@@ -3,7 +3,7 @@ import json
 import pytest
 
 from facecls.errors import FaceclsError
-from facecls.report import best_variant, read_metrics, summary_markdown
+from facecls.report import best_variant, chosen_variant, model_file, read_metrics, summary_markdown
 
 
 def metrics(hter, weights="random"):
@@ -22,6 +22,17 @@ def test_table_is_sorted_by_hter_and_names_the_best():
 
 def test_ties_go_to_the_first_name():
     assert best_variant({"z": metrics(0.1), "a": metrics(0.1)}) == "a"
+
+
+def test_predict_applies_the_named_variant_or_the_best():
+    scored = {"a": metrics(0.2), "ensemble": metrics(0.1)}
+    assert chosen_variant({"predict": {"variant": "best"}}, scored) == "ensemble"
+    assert chosen_variant({"predict": {"variant": "a"}}, scored) == "a"
+
+
+def test_the_ensemble_model_lives_in_results_the_variants_in_models():
+    assert model_file("ensemble") == "results/ensemble.pt"
+    assert model_file("simplecnn") == "models/simplecnn.pt"
 
 
 def test_missing_or_broken_metrics_file_is_named(tmp_path):

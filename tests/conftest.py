@@ -1,4 +1,4 @@
-"""Shared fixtures for the data-stage tests."""
+"""Shared fixtures."""
 
 from __future__ import annotations
 
@@ -10,6 +10,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).parents[1]
+
+
+@pytest.fixture(autouse=True)
+def outside_the_project(tmp_path_factory, monkeypatch):
+    """Each test starts in an empty folder, not in this checkout: DVCLive finds the DVC repo
+    from the working directory and keeps a signal file for VS Code there, which two test
+    processes training at once race to delete (FileNotFoundError in Live.end)."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture

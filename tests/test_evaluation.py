@@ -13,7 +13,9 @@ from tests.toy_faces import toy_config, toy_set
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("trained")
     data = toy_set(n=160)
-    train_variant(toy_config(epochs=2), data, root / "toy.pt", root / "log", root / "resume.pt")
+    with pytest.MonkeyPatch.context() as patch:  # outside the checkout, as conftest's fixture says why
+        patch.chdir(root)
+        train_variant(toy_config(epochs=2), data, root / "toy.pt", root / "log", root / "resume.pt")
     return root, data
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from facecls.errors import FaceclsError, read_input_file, one_line
+from facecls.report import scored_names
 
 ARCHS = ("simplecnn", "mobilenetv2", "resnet18")
 MODES = ("full", "head")
@@ -102,7 +103,7 @@ def validate_params(params: dict, source: str = "params.yaml") -> None:
     method = str(_get(params, "evaluate.threshold", source))
     _check(method in THRESHOLD_METHODS, source, "evaluate.threshold", f"one of {THRESHOLD_METHODS}", method)
     chosen = _get(params, "predict.variant", source)
-    scored = [*variants, *(["ensemble"] if "ensemble" in params else [])]
+    scored = scored_names(params)
     _check(isinstance(chosen, str) and (chosen == "best" or chosen in scored), source, "predict.variant",
            f"'best' or one of {', '.join(scored)}", chosen)
     _check(isinstance(_get(params, "predict.tta", source), bool), source, "predict.tta", "true or false",

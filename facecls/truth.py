@@ -31,24 +31,25 @@ def read_pair(predicted_path: Path, truth_path: Path) -> tuple[np.ndarray, np.nd
     return predicted, truth
 
 
-def variant_rows(truth: np.ndarray, params: dict, root: Path = Path(".")) -> list[dict]:
+def variant_rows(truth: np.ndarray, params: dict) -> list[dict]:
     """Each scored variant of a finished run (ensemble included) on the truth: its own model file,
-    its own held-out threshold and the run's TTA setting, exactly as `predict` would apply it."""
+    its own held-out threshold and the run's TTA setting, exactly as `predict` would apply it.
+    Paths are those of the run in the working directory, where params.yaml was read."""
     from facecls.checkpoint import load_model
     from facecls.data import load_unlabelled
     from facecls.device import pick_device
     from facecls.prediction import label_images
     from facecls.report import chosen_variant, model_file, read_metrics, scored_names
 
-    metrics = read_metrics(root / "results/metrics", scored_names(params))
-    images = load_unlabelled(root / "data/prepared").images
+    metrics = read_metrics("results/metrics", scored_names(params))
+    images = load_unlabelled("data/prepared").images
     if len(images) != len(truth):
         raise FaceclsError(f"truth file has {len(truth)} lines but data/prepared holds {len(images)} val_img images")
     chosen = chosen_variant(params, metrics)
     device = pick_device(params["train"]["device"])
     rows = []
     for variant, m in metrics.items():
-        model, _ = load_model(root / model_file(variant), expect_variant=variant)
+        model, _ = load_model(model_file(variant), expect_variant=variant)
         predicted = label_images(model.to(device), images, m["threshold"], tta=params["predict"]["tta"],
                                  device=device)
         rows.append({"variant": variant, "chosen": variant == chosen, "holdout_hter": m["hter"],

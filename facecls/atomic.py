@@ -8,6 +8,7 @@ A previous output therefore stays intact until the new one is complete.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -38,6 +39,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | os.PathLike, value) -> None:
+    write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 @contextlib.contextmanager

@@ -8,7 +8,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+from facecls.data.images import list_numbered_images
+from facecls.data.index import decode_to_array
+from facecls.device import pick_device
 from facecls.errors import FaceclsError, fail_cleanly
+from facecls.evaluation.truth import read_pair, rows_markdown, score_labels, variant_rows
+from facecls.models.files import load_model
+from facecls.params import load_params
+from facecls.predict import label_images, label_with_every_variant, write_label_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,14 +51,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def label_folder(folder: Path, model_path: Path, out: Path, threshold: float | None, tta: bool | None,
                  device_name: str) -> dict:
-    import numpy as np
-
-    from facecls.checkpoint import load_model
-    from facecls.device import pick_device
-    from facecls.images import list_numbered_images
-    from facecls.prediction import label_images, write_label_file
-    from facecls.prepare import decode_to_array
-
     model, info = load_model(model_path)
     if threshold is None:
         if "threshold" not in info:
@@ -86,17 +87,13 @@ def main() -> None:
 
 
 def score(truth_path: Path, labels_path: Path, variants: bool) -> None:
-    from facecls.truth import read_pair, rows_markdown, score_labels, variant_rows
-
     predicted, truth = read_pair(labels_path, truth_path)
     s = score_labels(predicted, truth)
     print(f"{labels_path}: HTER {s['hter']:.4f} (recall 0 {s['recall_0']:.4f}, recall 1 {s['recall_1']:.4f}) "
           f"on {s['n']} faces of {truth_path}")
     if variants:
-        from facecls.params import load_params
-
         print()
-        print(rows_markdown(variant_rows(truth, load_params())), end="")
+        print(rows_markdown(variant_rows(truth, label_with_every_variant(load_params()))), end="")
 
 
 if __name__ == "__main__":

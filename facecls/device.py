@@ -7,6 +7,9 @@ import os
 import torch
 
 from facecls.errors import FaceclsError
+from facecls.params import check, get
+
+DEVICES = ("auto", "cpu", "cuda", "mps")  # train.device; auto: cuda, then mps, then cpu
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -20,9 +23,20 @@ def pick_device(name: str = "auto") -> torch.device:
         raise FaceclsError("train.device: cuda requested but no CUDA device is available")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise FaceclsError("train.device: mps requested but MPS is not available")
-    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
-        raise FaceclsError(f"train.device: unknown device {name!r} (auto, cpu, cuda, mps)")
+    if name not in DEVICES and not name.startswith("cuda:"):
+        raise FaceclsError(f"train.device: unknown device {name!r} ({', '.join(DEVICES)})")
     return torch.device(name)
+
+
+def is_device_name(name) -> bool:
+    return name in DEVICES or (isinstance(name, str) and name.startswith("cuda:"))
+
+
+def device_setting(params: dict, source: str = "params.yaml") -> str:
+    """``train.device``, checked: where evaluation and prediction run too."""
+    name = get(params, "train.device", source)
+    check(is_device_name(name), source, "train.device", f"one of {DEVICES} or cuda:N", name)
+    return name
 
 
 def usable_cores() -> int:

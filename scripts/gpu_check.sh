@@ -5,7 +5,7 @@
 #   scripts/gpu_check.sh --quick        # a smoke run of seconds, e.g. on a CPU-only machine
 #   scripts/gpu_check.sh --dvc          # also time `dvc repro` (unzip, index, one epoch)
 #
-# Any other arguments go to `python -m facecls.bench` (later ones win).
+# Any other arguments go to `python -m facecls.tools.bench` (later ones win).
 # Results land in bench/cache/gpu/ (git-ignored), not in the committed BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ for arg in "$@"; do
   if [ "$arg" = "--quick" ]; then sizes=(); fi
 done
 start=$SECONDS
-python -m facecls.bench "${sizes[@]}" --families simplecnn,mobilenetv2,resnet18 --no-dvc \
+python -m facecls.tools.bench "${sizes[@]}" --families simplecnn,mobilenetv2,resnet18 --no-dvc \
   --out "$out/BENCHMARKS.md" --json "$out/results.json" "$@" >/dev/null
 cat "$out/BENCHMARKS.md"
 echo "gpu_check: $((SECONDS - start)) s; JSON in $out/results.json"

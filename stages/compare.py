@@ -2,14 +2,13 @@
 
 from facecls.atomic import write_text
 from facecls.errors import fail_cleanly
+from facecls.evaluation.summary import read_metrics, scored_names, summary_markdown
 from facecls.params import load_params
-from facecls.report import read_metrics, scored_names, summary_markdown
 
 
 @fail_cleanly
 def main() -> None:
-    metrics = read_metrics("results/metrics", scored_names(load_params()))
-    table = summary_markdown(metrics)
+    table = summary_markdown(read_metrics("results/metrics", scored_names(load_params())))
     write_text("results/summary.md", table)
     print(table)
 

@@ -3,23 +3,25 @@
 Also exports that model with its threshold as results/model.pt, for `facecls label`.
 """
 
-from facecls.checkpoint import load_model, save_model
-from facecls.data import load_unlabelled
-from facecls.device import pick_device
+from facecls.data.prepared import load_unlabelled
+from facecls.device import device_setting, pick_device
 from facecls.errors import fail_cleanly
+from facecls.evaluation.evaluate import evaluate_settings
+from facecls.evaluation.summary import chosen_variant, predict_variant, read_metrics, scored_names
+from facecls.models.files import load_model, model_file, save_model
 from facecls.params import load_params
-from facecls.prediction import label_images, write_label_file
-from facecls.report import chosen_variant, model_file, read_metrics, scored_names
+from facecls.predict import label_images, write_label_file
 
 
 @fail_cleanly
 def main() -> None:
     params = load_params()
+    _, tta = evaluate_settings(params)
+    choice, device = predict_variant(params), pick_device(device_setting(params))
     metrics = read_metrics("results/metrics", scored_names(params))
-    variant = chosen_variant(params, metrics)
-    threshold, tta = metrics[variant]["threshold"], params["predict"]["tta"]
+    variant = chosen_variant(choice, metrics)
+    threshold = metrics[variant]["threshold"]
     model, info = load_model(model_file(variant), expect_variant=variant)
-    device = pick_device(params["train"]["device"])
     labels = label_images(model.to(device), load_unlabelled("data/prepared").images, threshold, tta=tta,
                           device=device)
     write_label_file("results/label_val.txt", labels)

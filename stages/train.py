@@ -1,17 +1,19 @@
 """Stage train@<variant>: train one variant on data/prepared/, write models/<variant>.pt.
 
 Per-epoch metrics go to results/train/<variant>/ through DVCLive; a killed run
-resumes from models/resume/<variant>.pt when rerun. With train.nproc > 1 the
+resumes from .cache/resume/<variant>.pt when rerun. With train.nproc > 1 the
 script starts itself again under torchrun, once per process (data-parallel).
 """
 
 import sys
 from pathlib import Path
 
-from facecls.data import load_labelled
-from facecls.distributed import errors_to_launcher, is_main_process, launch, under_torchrun
+from facecls.data.prepared import load_labelled
 from facecls.errors import fail_cleanly
-from facecls.params import load_params, variant_config
+from facecls.params import load_params
+from facecls.training.config import variant_config
+from facecls.training.distributed import errors_to_launcher, is_main_process, launch, under_torchrun
+from facecls.training.resume import resume_path
 
 
 @fail_cleanly
@@ -22,11 +24,11 @@ def main() -> None:
         launch(config["nproc"], __file__, [variant], threads=config["threads"])
         return
     # Imported here: the launching process needs none of the model code (seconds of imports).
-    from facecls.training import train_variant
+    from facecls.training.loop import train_variant
 
     with errors_to_launcher():
         summary = train_variant(config, load_labelled("data/prepared"), Path(f"models/{variant}.pt"),
-                                Path(f"results/train/{variant}"), Path(f"models/resume/{variant}.pt"))
+                                Path(f"results/train/{variant}"), resume_path(variant))
     if is_main_process():
         print(f"train@{variant}: best epoch {summary['best_epoch']} of {summary['epochs_run']}, held-out HTER "
               f"{summary['best_holdout_hter']:.4f}, {summary['images_per_s']:.0f} img/s, "

@@ -24,9 +24,9 @@ def outside_the_project(tmp_path_factory, monkeypatch):
 def run_stage():
     """Run ``stages/<name>.py`` the way DVC does: cwd=``workspace``, which holds the params.yaml it reads."""
 
-    def run(name: str, workspace: Path) -> subprocess.CompletedProcess:
+    def run(name: str, workspace: Path, *args: str) -> subprocess.CompletedProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        return subprocess.run([sys.executable, str(REPO / "stages" / f"{name}.py")], cwd=workspace, env=env,
+        return subprocess.run([sys.executable, str(REPO / "stages" / f"{name}.py"), *args], cwd=workspace, env=env,
                               capture_output=True, text=True, timeout=120)
 
     return run

@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 # too: after a user's own `dvc repro` it describes their run, not the tiny one.
 NOT_COPIED = ("data/", "models/", "results/", "dvclive/", ".dvc/cache/", ".dvc/tmp/", "dvc.lock", "dvc_plots/")
 TINY_ARCHIVE = "data/tiny-faces.zip"
-SIMPLECNN = {"simplecnn": {"arch": "simplecnn"}}
+# Two variants: the ensemble stage takes two members.
+TWO_VARIANTS = {"simplecnn": {"arch": "simplecnn"}, "simplecnn_weighted": {"arch": "simplecnn", "weighted": True}}
 
 
 def project_files(repo: Path = REPO) -> list[str]:
@@ -56,16 +57,16 @@ def write_tiny_archive(path: Path, n_train: int = 96, n_val: int = 16, seed: int
 
 
 def tiny_params(variants: dict | None = None, epochs: int = 1, archive: str = TINY_ARCHIVE) -> dict:
-    """The project's params.yaml with ``variants`` (default: one SimpleCNN), ``epochs``,
-    batches of 16 and one CPU thread (tests share few cores)."""
+    """The project's params.yaml with ``variants`` (default: two SimpleCNNs), ``epochs``,
+    batches of 16 and one CPU thread (tests share few cores). With one variant, the ensemble
+    names it twice: dvc.yaml parses, and only a run of the ensemble stage would refuse it."""
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     params["data"]["archive"] = archive
     params["train"].update(epochs=epochs, batch_size=16, threads=1, nproc=1, device="cpu")
-    params["variants"] = variants or SIMPLECNN
+    params["variants"] = variants or TWO_VARIANTS
     # Whatever names variants must name the tiny ones.
     params["predict"]["variant"] = "best"
-    if "ensemble" in params:
-        params["ensemble"]["members"] = list(params["variants"])
+    params["ensemble"]["members"] = (list(params["variants"]) * 2)[:2]
     return params
 
 

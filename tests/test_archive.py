@@ -8,11 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from facecls import archive as archive_module
-from facecls.archive import extract_archive
+from facecls.data import archive as archive_module
+from facecls.data.archive import extract_archive
 from facecls.errors import FaceclsError
-from tests.archives import (add_symlink, assert_clean_failure, exercise_entries, image_bytes, leftovers,
-                            patch_central_record, small_archive, write_params, write_zip)
+from tests.archives import (
+    add_symlink,
+    assert_clean_failure,
+    exercise_entries,
+    image_bytes,
+    leftovers,
+    patch_central_record,
+    small_archive,
+    write_params,
+    write_zip,
+)
 
 
 def files_under(folder: Path) -> list[str]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from facecls.augment import augment, normalize, to_float
+from facecls.models.inference import normalize, to_float
+from facecls.training.augment import augment
 
 OFF = {"flip": False, "shift": 0.0, "scale": 0.0, "color": 0.0}
 DEFAULTS = {"flip": True, "shift": 0.06, "scale": 0.08, "color": 0.1}

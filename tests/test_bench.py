@@ -1,4 +1,4 @@
-"""Smoke test of the benchmark (python -m facecls.bench): it runs on a tiny size and writes
+"""Smoke test of the benchmark (python -m facecls.tools.bench): it runs on a tiny size and writes
 a well-formed table and JSON. The full-size figures live in BENCHMARKS.md, not in the suite."""
 
 from __future__ import annotations
@@ -11,19 +11,20 @@ import zipfile
 
 import pytest
 
-from facecls import bench
-from facecls.archive import extract_archive
+from facecls.data.archive import extract_archive
+from facecls.tools.bench.__main__ import main, parse_args
+from facecls.tools.bench.archive import ROOT, make_archive
 
 
 def test_generated_archive_has_the_exercise_layout(tmp_path):
     archive = tmp_path / "faces.zip"
-    meta = bench.make_archive(archive, 25, 7, workers=1)
+    meta = make_archive(archive, 25, 7, workers=1)
     with zipfile.ZipFile(archive) as zf:
         names = zf.namelist()
-        blob = zf.read(f"{bench.ROOT}train_img/000001.jpg")
+        blob = zf.read(f"{ROOT}train_img/000001.jpg")
     assert blob[:2] == b"\xff\xd8"  # JPEG
-    assert sum(n.startswith(f"{bench.ROOT}train_img/") and n.endswith(".jpg") for n in names) == 25
-    assert sum(n.startswith(f"{bench.ROOT}val_img/") and n.endswith(".jpg") for n in names) == 7
+    assert sum(n.startswith(f"{ROOT}train_img/") and n.endswith(".jpg") for n in names) == 25
+    assert sum(n.startswith(f"{ROOT}val_img/") and n.endswith(".jpg") for n in names) == 7
     summary = extract_archive(archive, tmp_path / "raw")  # the pipeline's own checks accept it
     assert (summary["train_images"], summary["val_images"]) == (25, 7)
     assert summary["class_0"] + summary["class_1"] == 25 == meta["class_0"] + meta["class_1"]
@@ -31,7 +32,7 @@ def test_generated_archive_has_the_exercise_layout(tmp_path):
 
 def test_wrap_records_a_command(tmp_path):
     log = tmp_path / "stages.jsonl"
-    assert bench.main(["_wrap", str(log), "--", sys.executable, "-c", "pass"]) == 0
+    assert main(["_wrap", str(log), "--", sys.executable, "-c", "pass"]) == 0
     record = json.loads(log.read_text())
     assert record["rc"] == 0 and record["end"] >= record["start"] and record["maxrss_mb"] > 0
 
@@ -39,7 +40,7 @@ def test_wrap_records_a_command(tmp_path):
 def test_quick_benchmark_writes_table_and_json(tmp_path, capsys):
     out, js = tmp_path / "BENCHMARKS.md", tmp_path / "results.json"
     started = time.perf_counter()
-    assert bench.main(["--quick", "--families", "simplecnn", "--cache-dir", str(tmp_path / "cache"),
+    assert main(["--quick", "--families", "simplecnn", "--cache-dir", str(tmp_path / "cache"),
                        "--out", str(out), "--json", str(js)]) == 0
     elapsed = time.perf_counter() - started
     # About 20 s on 2 idle cores; the bound leaves room for a machine shared with other work.
@@ -75,5 +76,5 @@ def test_quick_benchmark_writes_table_and_json(tmp_path, capsys):
     (["--quick", "--train", "500", "--dvc"], (500, 60, True, 2)),
 ])
 def test_sizes_and_quick_defaults(argv, expected):
-    args = bench.parse_args(argv)
+    args = parse_args(argv)
     assert (args.train, args.val, args.dvc, args.batches) == expected

@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facecls import demo
 from facecls.errors import FaceclsError
+from facecls.tools.demo import archive as demo_archive
+from facecls.tools.demo.__main__ import main
+from facecls.tools.demo.accessories import ACCESSORIES
+from facecls.tools.demo.archive import write_demo_archive
+from facecls.tools.demo.faces import draw_face
 
 REPO = Path(__file__).parents[1]
 COMMITTED_ZIP = REPO / "data" / "demo-faces.zip"
@@ -23,7 +27,7 @@ def default_archive(tmp_path_factory) -> tuple[Path, Path, dict]:
     """The default archive, drawn once (a few seconds) for the tests below."""
     folder = tmp_path_factory.mktemp("demo")
     archive, truth = folder / "demo-faces.zip", folder / "truth.txt"
-    counts = demo.write_demo_archive(archive, truth_path=truth)
+    counts = write_demo_archive(archive, truth_path=truth)
     return archive, truth, counts
 
 
@@ -36,7 +40,7 @@ def labels_in(text: str) -> list[int]:
 
 def test_regenerating_gives_the_committed_bytes(default_archive):
     archive, truth, _ = default_archive
-    hint = "drawing changed (or Pillow's JPEG/drawing code did): rerun `python -m facecls.demo` and commit"
+    hint = "drawing changed (or Pillow's JPEG/drawing code did): rerun `python -m facecls.tools.demo` and commit"
     assert archive.read_bytes() == COMMITTED_ZIP.read_bytes(), hint
     assert truth.read_bytes() == COMMITTED_TRUTH.read_bytes(), hint
 
@@ -71,7 +75,7 @@ def test_images_are_64px_rgb_jpegs(default_archive):
 
 def test_small_archive_starts_like_the_big_one(tmp_path):
     small = tmp_path / "small.zip"
-    counts = demo.write_demo_archive(small, n_train=5, n_val=3, truth_path=tmp_path / "truth.txt")
+    counts = write_demo_archive(small, n_train=5, n_val=3, truth_path=tmp_path / "truth.txt")
     assert sum(counts["train"].values()) == 5 and sum(counts["val"].values()) == 3
     with zipfile.ZipFile(small) as little, zipfile.ZipFile(COMMITTED_ZIP) as big:
         for name in little.namelist():
@@ -85,18 +89,18 @@ def test_small_archive_starts_like_the_big_one(tmp_path):
 def test_seed_changes_the_archive_and_repeats_exactly(tmp_path):
     paths = [tmp_path / f"{name}.zip" for name in ("first", "again", "other")]
     for path, seed in zip(paths, (7, 7, 8)):
-        demo.write_demo_archive(path, n_train=4, n_val=2, seed=seed)
+        write_demo_archive(path, n_train=4, n_val=2, seed=seed)
     first, again, other = (path.read_bytes() for path in paths)
     assert first == again
     assert first != other
 
 
 def test_every_accessory_draws_a_face():
-    for accessory in (None, *demo.ACCESSORIES):
-        photo = demo.draw_face(np.random.default_rng(3), accessory)
+    for accessory in (None, *ACCESSORIES):
+        photo = draw_face(np.random.default_rng(3), accessory)
         assert (photo.mode, photo.size) == ("RGB", (64, 64))
     with pytest.raises(FaceclsError, match="scarf"):
-        demo.draw_face(np.random.default_rng(3), "scarf")
+        draw_face(np.random.default_rng(3), "scarf")
 
 
 def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
@@ -106,9 +110,9 @@ def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
     def broken(photo):
         raise OSError("disk full")
 
-    monkeypatch.setattr(demo, "jpeg_bytes", broken)
+    monkeypatch.setattr(demo_archive, "jpeg_bytes", broken)
     with pytest.raises(OSError, match="disk full"):
-        demo.write_demo_archive(target, n_train=2, n_val=1)
+        write_demo_archive(target, n_train=2, n_val=1)
     assert target.read_bytes() == b"previous"
     assert [path.name for path in tmp_path.iterdir()] == ["demo.zip"]
 
@@ -119,18 +123,18 @@ def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
 )
 def test_bad_arguments_are_one_line_errors(tmp_path, arguments, message):
     with pytest.raises(FaceclsError, match=message):
-        demo.write_demo_archive(tmp_path / "demo.zip", **arguments)
+        write_demo_archive(tmp_path / "demo.zip", **arguments)
     assert not (tmp_path / "demo.zip").exists()
 
 
 def test_missing_folder_is_reported(tmp_path):
     with pytest.raises(FaceclsError, match="does not exist"):
-        demo.write_demo_archive(tmp_path / "absent" / "demo.zip", n_train=1, n_val=1)
+        write_demo_archive(tmp_path / "absent" / "demo.zip", n_train=1, n_val=1)
 
 
 def test_command_line_writes_both_files_and_summarises(tmp_path, capsys):
     archive, truth = tmp_path / "demo.zip", tmp_path / "truth.txt"
-    demo.main(["--out", str(archive), "--truth", str(truth), "--n-train", "6", "--n-val", "4", "--seed", "11"])
+    main(["--out", str(archive), "--truth", str(truth), "--n-train", "6", "--n-val", "4", "--seed", "11"])
     summary = capsys.readouterr().out
     assert summary.count("\n") == 1 and "MB" in summary and "train" in summary and "val" in summary
     assert len(labels_in(truth.read_text())) == 4

@@ -15,15 +15,15 @@ import pytest
 import torch
 import yaml
 
-from facecls import distributed
-from facecls.archive import extract_archive
-from facecls.checkpoint import load_model
-from facecls.data import load_labelled
-from facecls.distributed import SINGLE, World, errors_to_launcher, gather_shards, local_batch_size
+from facecls.data.archive import extract_archive
+from facecls.data.index import build_index
+from facecls.data.prepared import load_labelled
 from facecls.errors import FaceclsError
-from facecls.params import variant_config
-from facecls.prepare import build_index
-from facecls.training import steps_per_epoch, train_variant
+from facecls.models.files import load_model
+from facecls.training import distributed
+from facecls.training.config import variant_config
+from facecls.training.distributed import SINGLE, World, errors_to_launcher, gather_shards, local_batch_size
+from facecls.training.loop import steps_per_epoch, train_variant
 from tests.repo_copy import REPO, tiny_params, write_tiny_archive
 
 TORCHRUN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", distributed.RANK_ERRORS_ENV)
@@ -107,13 +107,13 @@ def test_a_failing_process_is_told_once_while_its_peer_waits(tmp_path):
     script = tmp_path / "fail_on_rank_1.py"
     script.write_text(
         "import torch.distributed as dist\n"
-        "from facecls.distributed import errors_to_launcher, joined\n"
+        "from facecls.training.distributed import errors_to_launcher, joined\n"
         "from facecls.errors import FaceclsError\n"
         "with errors_to_launcher(), joined('cpu') as (world, device):\n"
         "    if world.rank == 1:\n"
         "        raise FaceclsError('params.yaml: only process 1 objects')\n"
         "    dist.barrier()\n")
-    launcher = ("from facecls.distributed import launch\n"
+    launcher = ("from facecls.training.distributed import launch\n"
                 "from facecls.errors import fail_cleanly\n"
                 f"fail_cleanly(lambda: launch(2, {str(script)!r}, [], threads=1))()\n")
     done = run_python(["-c", launcher], cwd=tmp_path, timeout=120)
@@ -155,7 +155,7 @@ def outputs(work: Path) -> set[str]:
 def test_two_processes_resume_after_a_crash_and_write_what_one_process_writes(tmp_path, prepared):
     one, params = stage_workdir(tmp_path, prepared, nproc=1)
     train_variant(variant_config(params, "simplecnn"), load_labelled(one / "data/prepared"),
-                  one / "models/simplecnn.pt", one / "results/train/simplecnn", one / "models/resume/simplecnn.pt")
+                  one / "models/simplecnn.pt", one / "results/train/simplecnn", one / ".cache/resume/simplecnn.pt")
     two, _ = stage_workdir(tmp_path, prepared, nproc=2)
     (two / "models/simplecnn.pt").mkdir(parents=True)  # process 0 cannot write its model file there
 
@@ -165,7 +165,7 @@ def test_two_processes_resume_after_a_crash_and_write_what_one_process_writes(tm
     last_line = crashed.stderr.rstrip().splitlines()[-1]
     assert last_line.startswith("error: ") and "simplecnn.pt" in last_line, crashed.stderr
     assert error_lines(crashed.stderr) == [last_line], "one error line, whichever process failed"
-    assert (two / "models/resume/simplecnn.pt").is_file(), "each finished epoch left a checkpoint"
+    assert (two / ".cache/resume/simplecnn.pt").is_file(), "each finished epoch left a checkpoint"
 
     (two / "models/simplecnn.pt").rmdir()
     done = train_stage(two)

@@ -11,18 +11,11 @@ import torch
 import yaml
 from torch import nn
 
-from facecls.checkpoint import load_model, save_model
-from facecls.ensemble import (
-    EnsembleModel,
-    build_ensemble,
-    combine,
-    ensemble_members,
-    member_spec,
-    save_ensemble,
-)
 from facecls.errors import FaceclsError
-from facecls.evaluation import evaluate_model, evaluate_variant
-from facecls.models import build_model
+from facecls.evaluation.evaluate import evaluate_model, evaluate_variant
+from facecls.models.architectures import build_architecture
+from facecls.models.ensemble import EnsembleModel, build_ensemble, ensemble_members, member_spec
+from facecls.models.files import load_ensemble, load_model, save_ensemble, save_model
 from tests.conftest import REPO
 from tests.toy_faces import toy_set
 
@@ -88,9 +81,16 @@ def test_bad_members_are_refused_with_the_key_named(given, problem):
         ensemble_members(given)
 
 
+def test_members_must_be_those_whose_files_dvc_tracks():
+    assert ensemble_members(params(["a", "b"]), tracked=["a", "b"]) == ["a", "b"]
+    with pytest.raises(FaceclsError, match="lists 3 variants but the ensemble stage in dvc.yaml tracks "
+                                           "the model files of 2"):
+        ensemble_members(params(["a", "b", "c"]), tracked=["a", "b"])
+
+
 def saved_member(path, variant: str, seed: int, train_seconds: float = 10.0) -> nn.Module:
     torch.manual_seed(seed)
-    model, _ = build_model("simplecnn")
+    model = build_architecture("simplecnn")
     save_model(path / f"{variant}.pt", model, {"variant": variant, "arch": "simplecnn", "mode": "full",
                                                "weights_used": "random", "lr": 0.002},
                history=[], summary={"train_seconds": train_seconds})
@@ -98,14 +98,16 @@ def saved_member(path, variant: str, seed: int, train_seconds: float = 10.0) -> 
 
 
 @pytest.fixture
-def members(tmp_path):
+def members(tmp_path, monkeypatch):
+    """Two members' files in models/ of the working directory, where the ensemble looks for them."""
+    monkeypatch.chdir(tmp_path)
     models = tmp_path / "models"
     return models, [saved_member(models, "a", 1, 10.0), saved_member(models, "b", 2, 20.5)]
 
 
-def test_combine_save_and_load_round_trip(members, tmp_path):
+def test_load_save_and_load_again_round_trip(members, tmp_path):
     models, (a, b) = members
-    ensemble, info = combine(["a", "b"], models)
+    ensemble, info = load_ensemble(["a", "b"])
     x = faces(4)
     with torch.no_grad():
         expected = torch.logit((torch.sigmoid(a(x)) + torch.sigmoid(b(x))) / 2)
@@ -127,7 +129,7 @@ def test_a_member_file_of_another_variant_is_refused(members):
     (models / "b.pt").replace(models / "c.pt")
     (models / "a.pt").rename(models / "b.pt")
     with pytest.raises(FaceclsError, match="expected 'b'"):
-        combine(["b"], models)
+        load_ensemble(["b"])
 
 
 def test_member_spec_keeps_what_rebuilds_the_member():
@@ -150,7 +152,7 @@ def test_bad_member_configs_in_a_file_are_refused(specs, problem):
 def test_evaluation_writes_the_keys_of_a_variant_but_no_training_curves(members, tmp_path):
     models, _ = members
     data = toy_set(n=80)
-    ensemble, info = combine(["a", "b"], models)
+    ensemble, info = load_ensemble(["a", "b"])
     m = evaluate_model("ensemble", ensemble, info, data, tta=True, threshold_method="robust",
                        metrics_path=tmp_path / "metrics" / "ensemble.json", out_dir=tmp_path / "eval")
     single = evaluate_variant("a", models / "a.pt", data, tta=True, threshold_method="robust",
@@ -186,18 +188,18 @@ def write_workspace(root, members: list[str]) -> None:
 
 def test_stage_writes_the_model_and_the_metrics(tmp_path, run_stage):
     write_workspace(tmp_path, ["a", "b"])
-    done = run_stage("ensemble", tmp_path)
+    done = run_stage("ensemble", tmp_path, "a", "b")
     assert done.returncode == 0, done.stderr
     assert "ensemble of a, b: HTER" in done.stdout
     metrics = json.loads((tmp_path / "results" / "metrics" / "ensemble.json").read_text())
     assert {"hter", "recall_0", "recall_1", "threshold", "auc", "hter_at_0_5", "weights"} <= metrics.keys()
-    assert (tmp_path / "results" / "ensemble.pt").is_file()
+    assert (tmp_path / "models" / "ensemble.pt").is_file()
     assert (tmp_path / "results" / "eval" / "ensemble" / "threshold.json").is_file()
 
 
 def test_stage_names_an_unknown_member_and_writes_nothing(tmp_path, run_stage):
     write_workspace(tmp_path, ["a", "z"])
-    done = run_stage("ensemble", tmp_path)
+    done = run_stage("ensemble", tmp_path, "a", "z")
     assert done.returncode != 0
     assert "ensemble.members: unknown variant 'z'" in done.stderr
     assert not (tmp_path / "results").exists()

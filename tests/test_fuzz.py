@@ -7,9 +7,9 @@ import shutil
 import traceback
 import zipfile
 
-from facecls.archive import extract_archive
+from facecls.data.archive import extract_archive
+from facecls.data.index import build_index
 from facecls.errors import FaceclsError
-from facecls.prepare import build_index
 from tests.archives import exercise_entries, leftovers, write_zip
 
 MUTATIONS = 150

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from facecls.data.labels import decode_labels, format_labels, parse_labels, read_labels
 from facecls.errors import FaceclsError
-from facecls.labels import decode_labels, format_labels, parse_labels, read_labels
 
 
 @pytest.mark.parametrize("raw", [

@@ -1,13 +1,33 @@
-"""params.yaml: every wrong value stops the run at once, naming the key."""
+"""params.yaml: every wrong value stops the stage that reads it at once, naming the key."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
+from facecls.data.archive import archive_setting
+from facecls.data.index import split_settings
+from facecls.device import device_setting
 from facecls.errors import FaceclsError
-from facecls.params import ARCHS, load_params, validate_params, variant_config
+from facecls.evaluation.evaluate import evaluate_settings
+from facecls.evaluation.summary import predict_variant
+from facecls.models.architectures import ARCHITECTURES
+from facecls.params import load_params
+from facecls.training.config import variant_config
 from tests.archives import REPO, assert_clean_failure, project_params, write_params
+
+ARCHS = tuple(ARCHITECTURES)
+
+
+def validate_params(params: dict) -> None:
+    """Every check the stages make, as a whole run makes them."""
+    archive_setting(params)
+    split_settings(params)
+    for name in params["variants"]:
+        variant_config(params, name)
+    evaluate_settings(params)
+    device_setting(params)
+    predict_variant(params)
 
 
 def refusal(**changes) -> str:
@@ -69,7 +89,8 @@ def test_an_infinite_learning_rate_is_refused():
 
 
 def test_unknown_key_in_a_variant():
-    assert refusal(**{"variants.simplecnn.epoch": 30}) == "params.yaml: unknown key variants.simplecnn.epoch"
+    assert refusal(**{"variants.simplecnn.epoch": 30}).startswith(
+        "params.yaml: unknown key variants.simplecnn.epoch (known: ")
 
 
 def test_a_missing_key_is_named():
@@ -104,13 +125,15 @@ def test_missing_or_unreadable_params_file(tmp_path):
         load_params(tmp_path / "params.yaml")
 
 
-@pytest.mark.parametrize(("key", "value"), [("train.epochs", 0), ("predict.variant", "nope"),
-                                            ("variants.simplecnn.arch", "vit")])
-def test_a_stage_stops_on_bad_params_with_one_line(tmp_path, run_stage, key, value):
+@pytest.mark.parametrize(("stage", "args", "key", "value"), [
+    ("unzip", [], "data.archive", ""), ("index", [], "split.seed", "42"),
+    ("train", ["simplecnn"], "train.epochs", 0), ("train", ["simplecnn"], "variants.simplecnn.arch", "vit"),
+    ("evaluate", ["simplecnn"], "evaluate.threshold", "0.4"), ("predict", [], "predict.variant", "nope")])
+def test_a_stage_stops_on_bad_params_with_one_line(tmp_path, run_stage, stage, args, key, value):
     write_params(tmp_path, **{key: value})
-    result = run_stage("unzip", tmp_path)
+    result = run_stage(stage, tmp_path, *args)
     assert_clean_failure(result, "params.yaml: ", key)
-    assert not (tmp_path / "data").exists()
+    assert not (tmp_path / "data").exists() and not (tmp_path / "models").exists()
 
 
 def test_a_stage_reports_broken_yaml_with_one_line(tmp_path, run_stage):

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from facecls.metrics import hter
-from tests.repo_copy import dvc, dvc_env, make_tiny_repo
+from facecls.evaluation.rates import hter
+from tests.repo_copy import TWO_VARIANTS, dvc, dvc_env, make_tiny_repo
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-TWO_VARIANTS = {"simplecnn": {"arch": "simplecnn"}, "simplecnn_weighted": {"arch": "simplecnn", "weighted": True}}
 
 
 def declared_outputs(repo: Path) -> list[Path]:
@@ -59,7 +58,9 @@ def test_changing_one_variant_reruns_only_its_stages(tmp_path):
 
 @pytest.mark.skipif(not (SHARED / "faces-sample.zip").exists(), reason="../shared/data/faces-sample.zip is absent")
 def test_faces_sample_label_file_scores_well_against_the_truth(tmp_path):
-    repo = make_tiny_repo(tmp_path, variants={"simplecnn_weighted": TWO_VARIANTS["simplecnn_weighted"]}, epochs=2)
+    weighted = TWO_VARIANTS["simplecnn_weighted"]
+    repo = make_tiny_repo(tmp_path, variants={"simplecnn_weighted": weighted,
+                                              "simplecnn_weighted_seed1": {**weighted, "seed": 1}}, epochs=2)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"]["archive"] = str(SHARED / "faces-sample.zip")
     params["train"]["batch_size"] = 64
@@ -76,4 +77,4 @@ def test_faces_sample_label_file_scores_well_against_the_truth(tmp_path):
     lines = scored.stdout.splitlines()
     assert f"HTER {hter(truth, predicted):.4f}" in lines[0]
     rows = [line for line in lines if line.startswith("| simplecnn_weighted") or line.startswith("| ensemble")]
-    assert len(rows) == 2 and sum("(chosen)" in line for line in rows) == 1
+    assert len(rows) == 3 and sum("(chosen)" in line for line in rows) == 1

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from facecls.errors import FaceclsError
-from facecls.truth import read_pair, rows_markdown, score_labels
+from facecls.evaluation.truth import read_pair, rows_markdown, score_labels
 
 
 def write(path, labels):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facecls.data import LabelledSet
+from facecls.data.prepared import LabelledSet
 
 
 def toy_images(labels: np.ndarray, seed: int = 0) -> np.ndarray:

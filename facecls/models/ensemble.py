@@ -1,0 +1,94 @@
+"""The ensemble variant: several trained variants whose probabilities are averaged.
+
+Its members are fixed in params.yaml (``ensemble.members``), never picked by
+looking at the held-out part, so the ensemble's held-out HTER (on which its
+threshold is then chosen, as for any variant) is as honest as a single
+variant's. It is saved as one ordinary model file, ``models/ensemble.pt``: the
+members' weights plus the configs that rebuild them, so loading it runs no code
+from the file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facecls.errors import FaceclsError
+from facecls.models.architectures import build_architecture
+
+NAME = "ensemble"  # the variant name under which it is scored, compared and chosen
+ARCH = "ensemble"
+# What rebuilding a member needs (the arguments load_model gives build_model), plus where it came from.
+MEMBER_KEYS = ("variant", "arch", "mode", "stem_stride", "weights_used")
+
+
+class EnsembleModel(nn.Module):
+    """Averages its members' probabilities; returns the logit of that mean, one per image.
+
+    Returning a logit keeps it a drop-in model: ``predict_logits`` (and its
+    mirror-image TTA) and ``sigmoid`` treat it like any single variant.
+    """
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise FaceclsError("ensemble: no members")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        logits = torch.stack([member(images).float() for member in self.members])  # M x N
+        # logit(mean_i sigmoid(l_i)) = log mean sigmoid(l) - log mean sigmoid(-l); the log M cancels.
+        # In log space it stays finite where sigmoid saturates.
+        return torch.logsumexp(F.logsigmoid(logits), 0) - torch.logsumexp(F.logsigmoid(-logits), 0)
+
+
+def ensemble_members(params: dict, tracked: list[str] | None = None) -> list[str]:
+    """The member variants named by ``ensemble.members``, checked against ``variants`` and, when
+    given, against ``tracked``: the members whose model files the ensemble stage depends on in
+    dvc.yaml (which cannot loop over a list, so it names each member's file)."""
+    section = params.get(NAME)
+    if not isinstance(section, dict):
+        raise FaceclsError("params.yaml: the ensemble stage needs an 'ensemble' section with 'members'")
+    members = section.get("members")
+    variants = params.get("variants") or {}
+    if NAME in variants:
+        raise FaceclsError(f"params.yaml: variants.{NAME}: the name is taken by the ensemble; rename the variant")
+    if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+        raise FaceclsError(f"params.yaml: ensemble.members must list variant names, got {members!r}")
+    unknown = [m for m in members if m not in variants]
+    if unknown:
+        raise FaceclsError(f"params.yaml: ensemble.members: unknown variant {unknown[0]!r} "
+                           f"(variants: {', '.join(variants)})")
+    if len(set(members)) != len(members):
+        raise FaceclsError(f"params.yaml: ensemble.members names a variant twice: {members!r}")
+    if tracked is not None and tracked != members:
+        raise FaceclsError(f"params.yaml: ensemble.members lists {len(members)} variants but the ensemble stage "
+                           f"in dvc.yaml tracks the model files of {len(tracked)}: give its deps and its "
+                           "command one models/${ensemble.members[i]}.pt / argument per member")
+    return members
+
+
+def member_spec(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a member's saved config that rebuilds it."""
+    spec = {key: config[key] for key in MEMBER_KEYS if key in config}
+    spec.setdefault("mode", "full")
+    return spec
+
+
+def build_ensemble(specs: Any) -> EnsembleModel:
+    """An ensemble of freshly built (random-weight) members, ready for a saved state_dict.
+
+    Never touches the network: each member is built with ``weights="random"``.
+    """
+    if not isinstance(specs, list) or not specs or not all(isinstance(s, dict) and "arch" in s for s in specs):
+        raise FaceclsError("ensemble: 'members' must be a non-empty list of member configs naming their arch")
+    members = []
+    for spec in specs:
+        if spec["arch"] == ARCH:
+            raise FaceclsError("ensemble: a member cannot itself be an ensemble")
+        members.append(build_architecture(spec["arch"], mode=spec.get("mode", "full"),
+                                          stem_stride=spec.get("stem_stride", 1)))
+    return EnsembleModel(members)

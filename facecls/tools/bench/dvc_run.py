@@ -1,0 +1,115 @@
+"""``dvc repro`` timed in a copy of the repository: each stage's command (wrapped by the
+``_wrap`` sub-command) and DVC's own time between them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from facecls.data.prepared import LabelledSet
+from facecls.tools.bench import MODULE, REPO
+from facecls.tools.bench.measure import Trash, run_checked
+from facecls.training import loop
+
+
+def run_fraction(fraction: float, script: str, args: list[str]) -> None:
+    """Run the stage script with each epoch cut to a ``fraction`` of the training rows (random
+    rows over the whole set); the held-out part and everything else stay as they are.
+    Only used in the benchmark's copy of the repo (the ``_fraction`` sub-command)."""
+    full_epoch = loop.fit_epoch
+
+    def bounded(run: loop.Run, data: LabelledSet, desc: str) -> tuple[float, float]:
+        rows = data.train_rows
+        keep = np.random.default_rng(0).choice(rows, size=max(1, int(round(len(rows) * fraction))), replace=False)
+        holdout = np.ones_like(data.holdout)
+        holdout[keep] = False
+        return full_epoch(run, LabelledSet(data.images, data.labels, holdout), desc)
+
+    loop.fit_epoch = bounded
+    sys.argv = [script, *args]
+    sys.path.insert(0, str(Path(script).resolve().parent))
+    runpy.run_path(script, run_name="__main__")
+
+
+def _copy_repo(repo: Path, archive: Path, *, epochs: int, fraction: float, batch_size: int | None, device: str,
+               stage_log: Path) -> None:
+    """The code, a params.yaml with one variant and the archive at hand, and a dvc.yaml whose
+    stage commands record their timings in ``stage_log``."""
+    repo.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("facecls", "stages"):
+        shutil.copytree(REPO / name, repo / name, ignore=ignore)
+    for name in (".dvcignore",):
+        if (REPO / name).exists():
+            shutil.copy2(REPO / name, repo / name)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"]["archive"] = str(archive.resolve())
+    params["train"]["epochs"] = epochs
+    params["train"]["device"] = device
+    if batch_size:
+        params["train"]["batch_size"] = batch_size
+    params["variants"] = {"simplecnn": {"arch": "simplecnn"}}
+    params["predict"]["variant"] = "best"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc_yaml = (REPO / "dvc.yaml").read_text()
+    if fraction < 1:
+        dvc_yaml = dvc_yaml.replace("cmd: python stages/train.py",
+                                    f"cmd: python -m {MODULE} _fraction {fraction} stages/train.py")
+    wrapped, count = re.subn(r"cmd: python ", f"cmd: python -m {MODULE} _wrap {stage_log} -- python ", dvc_yaml)
+    if not count:
+        raise RuntimeError("dvc.yaml: no `cmd: python ...` stage commands to time")
+    (repo / "dvc.yaml").write_text(wrapped)
+
+
+def _stage_name(cmd: str) -> str:
+    """``train@simplecnn`` for ``... stages/train.py simplecnn``."""
+    script = re.search(r"stages/(\w+)\.py(?: (\S+))?", cmd)
+    if not script:
+        return cmd
+    return f"{script.group(1)}@{script.group(2)}" if script.group(2) else script.group(1)
+
+
+def dvc_repro(archive: Path, work: Path, *, epochs: int, fraction: float, batch_size: int | None, device: str,
+              log, trash: Trash) -> dict:
+    """``dvc repro train@simplecnn`` from nothing in a copy of the repository, then once more (no-op)."""
+    repo = work / "dvc-repo"
+    trash.put(repo)
+    stage_log = work / "dvc-stages.jsonl"
+    stage_log.unlink(missing_ok=True)
+    _copy_repo(repo, archive, epochs=epochs, fraction=fraction, batch_size=batch_size, device=device,
+               stage_log=stage_log)
+    env = {**os.environ, "PYTHONPATH": str(repo), "DVC_NO_ANALYTICS": "1"}
+    dvc = shutil.which("dvc") or "dvc"
+    init = subprocess.run([dvc, "init", "--no-scm", "-q"], cwd=repo, env=env, capture_output=True, text=True)
+    if init.returncode:
+        raise RuntimeError(f"dvc init failed: {init.stderr.strip()}")
+    out_log = work / "dvc-repro.log"
+    out_log.unlink(missing_ok=True)
+    log(f"dvc repro train@simplecnn (unzip, index, {epochs} epoch(s) of {fraction:.0%} of the rows) ...")
+    begin = time.time()
+    first = run_checked("dvc repro", [dvc, "repro", "train@simplecnn"], out_log, cwd=repo, env=env)
+    finish = time.time()
+    log(f"dvc repro: {first['wall_s']:.0f} s; again with nothing to do ...")
+    noop = run_checked("dvc repro (no-op)", [dvc, "repro", "train@simplecnn"], out_log, cwd=repo, env=env)
+    stages = [json.loads(line) for line in stage_log.read_text().splitlines() if line.strip()]
+    timeline, previous = [], begin
+    for s in stages:
+        timeline.append({"stage": _stage_name(s["cmd"]), "dvc_before_s": round(s["start"] - previous, 2), **s})
+        previous = s["end"]
+    train_metrics = {}
+    metrics_file = repo / "results" / "train" / "simplecnn" / "metrics.json"
+    if metrics_file.exists():
+        train_metrics = json.loads(metrics_file.read_text())
+    return {"first": first, "noop": noop, "stages": timeline, "dvc_after_s": round(finish - previous, 2),
+            "dvc_overhead_s": round((finish - begin) - sum(s["wall_s"] for s in stages), 2),
+            "epochs": epochs, "fraction": fraction, "train_metrics": train_metrics, "repo": str(repo)}

@@ -1,0 +1,215 @@
+"""Training and prediction of one model family: the pipeline's own steps beside the bare work.
+
+Run in a process of its own (``python -m facecls.tools.bench _probe``), so each family's
+peak memory is its own. Training is the loop's ``build`` and ``fit_epoch`` on the
+memory-mapped array, cut to a few batches of random rows; its ceiling, the same model's
+forward + backward + optimizer step on one in-memory batch. Prediction is
+``predict_logits``; its ceiling, the bare forward pass."""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+
+from facecls.data.prepared import LabelledSet, load_labelled, load_unlabelled
+from facecls.device import pick_device
+from facecls.models.inference import predict_logits
+from facecls.tools.bench import REPO
+from facecls.tools.bench.measure import TreeSampler, load_avg, status_kb
+from facecls.training.config import variant_config
+from facecls.training.distributed import SINGLE
+from facecls.training.loop import Run, batch_inputs, build, fit_epoch
+
+# The train knobs where params.yaml has none.
+DEFAULT_TRAIN = {"epochs": 12, "batch_size": 128, "lr": 0.002, "lr_factor": 0.1, "optimizer": "adamw",
+                 "weight_decay": 5e-4, "schedule": "onecycle", "label_smoothing": 0.0, "patience": 5,
+                 "augment": {"flip": True, "shift": 0.06, "scale": 0.08, "color": 0.1}, "seed": 0,
+                 "device": "auto", "threads": 0, "nproc": 1}
+
+
+def train_config(family: str, batch_size: int | None) -> dict:
+    """The variant config train_variant would get for ``family`` from scratch (full mode, random
+    weights): params.yaml's train knobs (defaults where absent) with the family's arch laid over them."""
+    train = dict(DEFAULT_TRAIN)
+    params_path = REPO / "params.yaml"
+    if params_path.exists():
+        train.update((yaml.safe_load(params_path.read_text()) or {}).get("train") or {})
+    name = f"bench-{family}"
+    own = {"arch": family, **({"batch_size": batch_size} if batch_size else {})}
+    return variant_config({"train": train, "variants": {name: own}}, name, str(params_path))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed(device: torch.device, work: Callable[[], object], n_images: int) -> tuple[float, float]:
+    """Images per wall second and per CPU second (all threads of this process) of ``work()``.
+    CPU time barely moves with other users' load; wall time moves a lot on shared cores."""
+    _sync(device)
+    started, cpu = time.perf_counter(), time.process_time()
+    work()
+    _sync(device)
+    return n_images / (time.perf_counter() - started), n_images / max(time.process_time() - cpu, 1e-9)
+
+
+class Sides:
+    """Both sides of each comparison on one ``Run``: the pipeline's step and the bare work in it."""
+
+    def __init__(self, run: Run, data: LabelledSet, val: np.ndarray, n_pred: int, pred_batch_size: int) -> None:
+        self.run, self.data, self.val = run, data, val
+        self.device, self.bs = run.device, run.config["batch_size"]
+        self.n_pred, self.pred_batch_size, self.pred_offset = n_pred, pred_batch_size, 0
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        self.x = torch.rand(self.bs, 3, 64, 64, device=self.device).contiguous(memory_format=torch.channels_last)
+        self.y = torch.randint(0, 2, (self.bs,), device=self.device).float()
+        self.xp = torch.rand(pred_batch_size, 3, 64, 64,
+                             device=self.device).contiguous(memory_format=torch.channels_last)
+
+    def subset(self, n_batches: int) -> LabelledSet:
+        """``n_batches`` of random rows spread over the whole memory-mapped set, as an epoch reads them."""
+        rows = self.data.train_rows
+        holdout = np.ones(len(self.data.labels), dtype=bool)
+        holdout[self.run.rng.choice(rows, size=min(n_batches * self.bs, len(rows)), replace=False)] = False
+        return LabelledSet(self.data.images, self.data.labels, holdout)
+
+    def pipeline_train(self, n_batches: int) -> tuple[float, float]:
+        part = self.subset(n_batches)
+        return _timed(self.device, lambda: fit_epoch(self.run, part, self.run.config["variant"]), n_batches * self.bs)
+
+    def bare_train(self, n_batches: int) -> tuple[float, float]:
+        model, optimizer = self.run.model, self.run.optimizer
+
+        def steps():
+            model.train()
+            for _ in range(n_batches):
+                with self.autocast:
+                    logits = model(self.x).float()
+                loss = F.binary_cross_entropy_with_logits(logits, self.y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        return _timed(self.device, steps, n_batches * self.bs)
+
+    def input_seconds(self, n_batches: int) -> float:
+        """Seconds per batch of the loop's own input work (``batch_inputs``: gather the rows,
+        uint8 -> float, augment, normalise)."""
+        rows = np.sort(self.run.rng.choice(self.data.train_rows, size=self.bs, replace=False))
+        _sync(self.device)
+        started = time.perf_counter()
+        for _ in range(n_batches):
+            batch_inputs(self.run, self.data, rows)
+        _sync(self.device)
+        return (time.perf_counter() - started) / n_batches
+
+    def pipeline_predict(self) -> tuple[float, float]:
+        start = self.pred_offset if self.pred_offset + self.n_pred <= len(self.val) else 0  # fresh rows each round
+        self.pred_offset = start + self.n_pred
+        images = self.val[start:start + self.n_pred]
+        return _timed(self.device, lambda: predict_logits(self.run.model, images, self.device,
+                                                          batch_size=self.pred_batch_size), self.n_pred)
+
+    def bare_predict(self) -> tuple[float, float]:
+        model = self.run.model
+
+        @torch.inference_mode()
+        def forward():
+            model.eval()
+            full, rest = divmod(self.n_pred, self.pred_batch_size)
+            for size in [self.pred_batch_size] * full + ([rest] if rest else []):
+                with self.autocast:
+                    model(self.xp[:size]).float().cpu()
+        return _timed(self.device, forward, self.n_pred)
+
+
+def _pair(pipeline: Callable[[], tuple[float, float]], bare: Callable[[], tuple[float, float]],
+          pipeline_first: bool) -> dict:
+    """Both sides back to back: on shared cores the load drifts, and a pair sees nearly the same load."""
+    if pipeline_first:
+        pipe, ceiling = pipeline(), bare()
+    else:
+        ceiling, pipe = bare(), pipeline()
+    return {"bare": ceiling[0], "pipeline": pipe[0], "bare_cpu": ceiling[1], "pipeline_cpu": pipe[1]}
+
+
+def _summary(rounds: list[dict], cuda: bool) -> dict:
+    return {"rate": statistics.median(r["pipeline"] for r in rounds),
+            "ceiling": statistics.median(r["bare"] for r in rounds),
+            "ceiling_per_cpu_s": statistics.median(r["bare_cpu"] for r in rounds),
+            "ratio": statistics.median(r["pipeline"] / r["bare"] for r in rounds),
+            # the same from total times (each round does the same work on both sides)
+            "ratio_of_totals": sum(1 / r["bare"] for r in rounds) / sum(1 / r["pipeline"] for r in rounds),
+            # images per CPU second: what the pipeline adds, nearly free of other users' load
+            # (not on CUDA, where the CPU mostly waits for the GPU)
+            "cpu_ratio": None if cuda else statistics.median(r["pipeline_cpu"] / r["bare_cpu"] for r in rounds),
+            "rounds": [{k: round(v, 2) for k, v in r.items()} for r in rounds]}
+
+
+def _walk_epoch(data: LabelledSet, rng: np.random.Generator, bs: int) -> float:
+    """Leave memory as a whole epoch does: every page of the memory map read once (random rows,
+    batch by batch) and the held-out rows copied, as holdout_metrics does. Returns the seconds."""
+    started = time.perf_counter()
+    order = rng.permutation(data.train_rows)
+    for b in range(0, len(order) - bs + 1, bs):
+        data.images[np.sort(order[b:b + bs])]
+    held_out = data.images[data.holdout_rows]
+    del held_out
+    return time.perf_counter() - started
+
+
+def probe(prepared: Path, family: str, *, batches: int | None, pred_batches: int | None, rounds: int | None,
+          device_name: str, batch_size: int | None, pred_batch_size: int = 512) -> dict:
+    """Pipeline vs bare rates for one model family, and this process's peak memory."""
+    # Peak private (anonymous) memory, where a float copy of the set would show, and peak mapped
+    # file pages (the memory-mapped array, the libraries).
+    with TreeSampler(os.getpid()) as memory:
+        device = pick_device(device_name)
+        cuda = device.type == "cuda"
+        config = train_config(family, batch_size)
+        bs = config["batch_size"]
+        batches = batches or (50 if cuda else max(2, 256 // bs))  # about 256 images a side a round on CPU
+        pred_batches = pred_batches or (10 if cuda else 1)
+        rounds = rounds or (4 if cuda else 8)
+        data = load_labelled(prepared)
+        val = load_unlabelled(prepared).images
+        # As train_variant does it, threads (train.threads, 0: all cores) and all: both sides run on it.
+        run = build(config, data, SINGLE, device)
+        batches = max(1, min(batches, len(data.train_rows) // bs))
+        n_pred = min(len(val), pred_batches * pred_batch_size)
+        sides = Sides(run, data, val, n_pred, pred_batch_size)
+        epoch_walk_s = _walk_epoch(data, run.rng, bs)
+        # Warm-up: allocator, thread pools, cuDNN autotuning.
+        warm = 1 if batches <= 2 else 2
+        sides.bare_train(warm)
+        sides.pipeline_train(warm)
+        predict_logits(run.model, val[:min(len(val), pred_batch_size)], device, batch_size=pred_batch_size)
+        sides.bare_predict()
+        # Short pairs, the order swapped every round.
+        train_rounds, pred_rounds = [], []
+        for r in range(rounds):
+            load = load_avg()
+            train_rounds.append({**_pair(lambda: sides.pipeline_train(batches), lambda: sides.bare_train(batches),
+                                         pipeline_first=r % 2 == 1), "load": load})
+            pred_rounds.append({**_pair(sides.pipeline_predict, sides.bare_predict, pipeline_first=r % 2 == 1),
+                                "load": load_avg()})
+        input_s = sides.input_seconds(20 if cuda else 4)
+    peaks = memory.peaks_mb("peak_")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"family": family, "device": str(device), "threads": torch.get_num_threads(), "batch_size": bs,
+            "batches": batches, "train": _summary(train_rounds, cuda), "input_seconds_per_batch": round(input_s, 4),
+            "epoch_walk_s": round(epoch_walk_s, 2),
+            "predict": {**_summary(pred_rounds, cuda), "images": n_pred, "batch_size": pred_batch_size},
+            "set_shape": list(data.images.shape), "set_is_memmap": isinstance(data.images, np.memmap),
+            "peak_anon_mb": peaks["peak_anon_mb"], "peak_file_mb": peaks["peak_file_mb"],
+            # VmHWM: this process's own high-water mark (its memory since exec, unlike ru_maxrss)
+            "peak_rss_mb": round(status_kb("self").get("VmHWM", usage.ru_maxrss) / 1024, 1)}

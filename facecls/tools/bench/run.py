@@ -1,0 +1,246 @@
+"""The benchmark run: each measurement beside its ceiling, in order, and the table rows comparing them."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from facecls.device import pick_device
+from facecls.tools.bench.archive import cached_archive
+from facecls.tools.bench.ceilings import all_files, md5_files, raw_decode_rate
+from facecls.tools.bench.dvc_run import dvc_repro
+from facecls.tools.bench.measure import Trash, bench_command, run_checked
+from facecls.tools.bench.probe import train_config
+from facecls.tools.bench.report import rate, row
+
+# Targets from the issue: ratios to the ceiling, and the memory bound.
+TARGET = {"unzip": 0.7, "index": 0.7, "train": 0.9, "predict": 0.9, "dvc": 0.7}
+MEMORY_TARGET_GB = 3.0
+
+
+def machine_info(device: str) -> dict:
+    """What the figures were measured on: cores, CPU, memory, versions, device, load."""
+    model = ""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    info = {"cores": cores, "cpu_count": os.cpu_count(), "cpu": model or platform.processor(),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "device": device, "load_at_start": [round(v, 2) for v in os.getloadavg()]}
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def run_benchmark(args, log) -> dict:
+    """Every measurement, in order (``args`` from the command line), with the table rows in ``rows``."""
+    device = str(pick_device(args.device))
+    cache = Path(args.cache_dir)
+    work = cache / f"work-{args.train}x{args.val}"
+    trash = Trash(cache / ".trash")
+    trash.put(work)
+    work.mkdir(parents=True)
+    logs = work / "logs"
+    logs.mkdir()
+    workers = args.workers or os.cpu_count() or 1
+    config = train_config("simplecnn", args.batch_size)
+    results: dict = {"machine": machine_info(device), "sizes": {"train": args.train, "val": args.val},
+                     "train_config": {k: config[k] for k in ("batch_size", "threads", "optimizer", "augment")},
+                     "started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "rows": []}
+    rows = results["rows"]
+    t0 = time.perf_counter()
+    archive, meta = cached_archive(cache, args.train, args.val, workers, log)
+    results["archive"] = {"path": str(archive), **meta}
+    n_images = args.train + args.val
+    raw, prepared = work / "raw", work / "prepared"
+    results["unzip"] = _time_unzip(archive, raw, logs, trash, n_images, rows, log)
+    results["index"] = _time_index(archive, raw, prepared, logs, workers, n_images, rows, log)
+    results["hashing"] = _hashing_ceilings(archive, raw, prepared, work, trash, log)
+    trash.put(raw)  # the probes need only the arrays
+    results["families"] = {}
+    for family in [f.strip() for f in args.families.split(",") if f.strip()]:
+        results["families"][family] = _probe_family(family, prepared, work / f"probe-{family}.json", logs, args,
+                                                    rows, log)
+    if args.dvc:
+        fraction = args.dvc_fraction or (1.0 if device.startswith("cuda") else 0.1)
+        results["dvc"] = dvc_repro(archive, work, epochs=args.dvc_epochs, fraction=fraction,
+                                   batch_size=args.batch_size, device=args.device, log=log, trash=trash)
+        _dvc_rows(results, rows)
+        if not args.keep:
+            trash.put(Path(results["dvc"]["repo"]))
+    if not args.keep:
+        trash.put(prepared)
+    trash.empty(wait=args.quick)
+    results["machine"]["load_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    results["seconds"] = round(time.perf_counter() - t0, 1)
+    return results
+
+
+def _run_code(what: str, code: str, args: list[Path], log_path: Path) -> dict:
+    """The stage's own code, measured in a fresh process as the stage script would run it."""
+    return run_checked(what, [sys.executable, "-c", f"import sys; {code}", *map(str, args)], log_path)
+
+
+def _time_unzip(archive: Path, raw: Path, logs: Path, trash: Trash, n_images: int, rows: list, log) -> dict:
+    """extract_archive between two runs of the bare stdlib extraction, back to back."""
+    def bare_extraction(n: int) -> dict:
+        target = raw.parent / f"bare-unzip-{n}"
+        result = run_checked("bare unzip", bench_command("_bare_unzip", str(archive), str(target)), logs / "bare.log")
+        trash.put(target)
+        return result
+
+    log("unzip: bare extraction ceiling, extract_archive, bare extraction again ...")
+    bare_before = bare_extraction(1)
+    unzip = _run_code("unzip", "from facecls.data.archive import extract_archive; "
+                      "extract_archive(sys.argv[1], sys.argv[2])", [archive, raw], logs / "unzip.log")
+    bare_after = bare_extraction(2)
+    bare_s = (bare_before["wall_s"] + bare_after["wall_s"]) / 2
+    bare_cpu = (bare_before["cpu_s"] + bare_after["cpu_s"]) / 2
+    rows.append(row("unzip: extract_archive", f"{rate(n_images / unzip['wall_s'])} ({unzip['wall_s']:.1f} s, "
+                    f"{unzip['cpu_s']:.1f} s CPU, peak {unzip['tree_peak_rss_mb']:.0f} MB)",
+                    f"stdlib read+write loop, before and after: {rate(n_images / bare_s)} ({bare_cpu:.1f} s CPU)",
+                    bare_s / unzip["wall_s"], f"≥ {TARGET['unzip']} (I/O)", None,
+                    [bare_before["load"], unzip["load"], bare_after["load"]],
+                    cpu_ratio=bare_cpu / max(unzip["cpu_s"], 1e-9), threshold=TARGET["unzip"]))
+    return {"stage": unzip, "ceiling": [bare_before, bare_after], "ceiling_s": bare_s, "ceiling_cpu_s": bare_cpu}
+
+
+def _time_index(archive: Path, raw: Path, prepared: Path, logs: Path, workers: int, n_images: int, rows: list,
+                log) -> dict:
+    """build_index between two measurements of the raw decode rate."""
+    log(f"index: raw decode ceiling ({workers} processes) ...")
+    decode_before = raw_decode_rate(archive, workers)
+    log("index: build_index ...")
+    index = _run_code("index", "from facecls.data.index import build_index; "
+                      "build_index(sys.argv[1], sys.argv[2], 0.2, 42)", [raw, prepared], logs / "index.log")
+    decode_after = raw_decode_rate(archive, workers)
+    decode_rate = (decode_before["rate"] + decode_after["rate"]) / 2
+    decode_cpu = (decode_before["cpu_s"] + decode_after["cpu_s"]) / 2
+    index_rate = n_images / index["wall_s"]
+    rows.append(row("index: build_index (decode to uint8 .npy)",
+                    f"{rate(index_rate)} ({index['wall_s']:.1f} s, {index['cpu_s']:.1f} s CPU, "
+                    f"peak {index['tree_peak_rss_mb']:.0f} MB over {workers + 1} processes)",
+                    f"raw decode of the bytes in memory, {workers} processes, before and after: "
+                    f"{rate(decode_rate)} ({decode_cpu:.1f} s CPU)",
+                    index_rate / decode_rate, f"≥ {TARGET['index']}", None,
+                    [decode_before["load"], index["load"], decode_after["load"]],
+                    cpu_ratio=decode_cpu / max(index["cpu_s"], 1e-9), threshold=TARGET["index"]))
+    return {"stage": index, "ceiling": [decode_before, decode_after], "ceiling_rate": decode_rate,
+            "ceiling_cpu_s": decode_cpu}
+
+
+def _hashing_ceilings(archive: Path, raw: Path, prepared: Path, work: Path, trash: Trash, log) -> dict:
+    """The floor of DVC's own work: md5 of everything it hashes, and a copy of the arrays to its cache."""
+    log("hashing ceilings (md5 of archive, data/raw files, prepared arrays; copy of arrays) ...")
+    raw_files, prepared_files = all_files(raw), all_files(prepared)
+    hashing = {"raw_files": len(raw_files), "prepared_bytes": sum(p.stat().st_size for p in prepared_files)}
+    for name, files in (("archive", [archive]), ("raw", raw_files), ("prepared", prepared_files)):
+        hashing[f"{name}_s"], hashing[f"{name}_cpu_s"] = md5_files(files)
+    started, cpu = time.perf_counter(), time.process_time()
+    copies = work / "copy-ceiling"
+    copies.mkdir()
+    for p in prepared_files:
+        shutil.copyfile(p, copies / p.name)
+    hashing["prepared_copy_s"] = time.perf_counter() - started
+    hashing["prepared_copy_cpu_s"] = time.process_time() - cpu
+    trash.put(copies)
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in hashing.items()}
+
+
+def _probe_family(family: str, prepared: Path, out: Path, logs: Path, args, rows: list, log) -> dict:
+    """Training and prediction of one family, in a process of its own (its peak memory is its own)."""
+    log(f"train/predict {family}: rounds of pipeline vs bare, back to back ...")
+    cmd = bench_command("_probe", str(prepared), family, str(out), "--device", args.device)
+    for flag, value in (("--batches", args.batches), ("--pred-batches", args.pred_batches),
+                        ("--batch-size", args.batch_size), ("--rounds", args.rounds)):
+        if value:
+            cmd += [flag, str(value)]
+    process = run_checked(f"probe {family}", cmd, logs / f"probe-{family}.log")
+    p = {**json.loads(out.read_text()), "process": process}
+    tr, pr = p["train"], p["predict"]
+    rows.append(row(f"train {family}: fit_epoch on the memory-mapped {p['set_shape'][0]:,} array",
+                    f"{rate(tr['rate'])} (batch {p['batch_size']}, {p['threads']} thread(s), "
+                    f"{len(tr['rounds'])} × {p['batches']} batches)",
+                    f"bare fwd+bwd+step, in-memory batch: {rate(tr['ceiling'])}", tr["ratio"],
+                    f"≥ {TARGET['train']}", None, [r["load"] for r in tr["rounds"]],
+                    cpu_ratio=tr["cpu_ratio"], threshold=TARGET["train"]))
+    rows.append(row(f"predict {family}: predict_logits",
+                    f"{rate(pr['rate'])} ({len(pr['rounds'])} × {pr['images']:,} images, batch {pr['batch_size']})",
+                    f"bare forward: {rate(pr['ceiling'])}", pr["ratio"], f"≥ {TARGET['predict']}",
+                    None, [r["load"] for r in pr["rounds"]], cpu_ratio=pr["cpu_ratio"],
+                    threshold=TARGET["predict"]))
+    peak = max(process["tree_peak_rss_mb"], p["peak_rss_mb"])
+    rows.append(row(f"peak memory training {family} on the {p['set_shape'][0]:,}-image array",
+                    f"{peak / 1024:.2f} GB RSS (private {p['peak_anon_mb'] / 1024:.2f} GB, "
+                    f"mapped file pages {p['peak_file_mb'] / 1024:.2f} GB)",
+                    "uint8 set memory-mapped: 1.23 GB per 100k", None, f"≤ {MEMORY_TARGET_GB:g} GB",
+                    peak / 1024 <= MEMORY_TARGET_GB, process["load"]))
+    return p
+
+
+def _dvc_rows(results: dict, rows: list) -> None:
+    """Each stage of the timed ``dvc repro`` beside what the ceilings measured above predict for it,
+    then DVC's own time beside the hashing ceilings, the whole run, and the no-op rerun."""
+    d, hashing, sizes = results["dvc"], results["hashing"], results["sizes"]
+    fraction, epochs, n_train = d["fraction"], d["epochs"], sizes["train"]
+    n_holdout = int(round(n_train * 0.2))
+    n_fit = int(round((n_train - n_holdout) * fraction))
+    simple = results["families"].get("simplecnn")
+    expect = {"unzip": results["unzip"]["ceiling_s"],
+              "index": (n_train + sizes["val"]) / results["index"]["ceiling_rate"]}
+    expect_cpu = {"unzip": results["unzip"]["ceiling_cpu_s"], "index": results["index"]["ceiling_cpu_s"]}
+    if simple:
+        bs = simple["batch_size"]
+        expect["train@simplecnn"] = epochs * ((n_fit // bs) * bs / simple["train"]["ceiling"]
+                                              + n_holdout / simple["predict"]["ceiling"])
+        if simple["train"]["cpu_ratio"] is not None:
+            expect_cpu["train@simplecnn"] = epochs * ((n_fit // bs) * bs / simple["train"]["ceiling_per_cpu_s"]
+                                                      + n_holdout / simple["predict"]["ceiling_per_cpu_s"])
+    for name, stage in {s["stage"]: s for s in d["stages"]}.items():
+        ceiling, ceiling_cpu = expect.get(name), expect_cpu.get(name)
+        target = TARGET["train"] if name.startswith("train") else TARGET[name] if name in TARGET else TARGET["dvc"]
+        what = {"unzip": "bare extraction", "index": "images / raw decode rate",
+                "train@simplecnn": "epoch / bare train rate + held-out / bare forward"}.get(name, "")
+        rows.append(row(f"dvc repro: stage {name}" + (f" ({epochs} epoch of {fraction:.0%} of the rows)"
+                                                      if name.startswith("train") else ""),
+                        f"{stage['wall_s']:.1f} s, {stage['cpu_s']:.1f} s CPU (peak "
+                        f"{stage.get('peak_rss_mb', 0) / 1024:.2f} GB RSS, private "
+                        f"{stage.get('peak_anon_mb', 0) / 1024:.2f} GB)",
+                        f"{ceiling:.1f} s, {ceiling_cpu or 0:.1f} s CPU ({what})" if ceiling else "—",
+                        ceiling / stage["wall_s"] if ceiling else None, f"≥ {target}", None, d["first"]["load"],
+                        cpu_ratio=ceiling_cpu / max(stage["cpu_s"], 1e-9) if ceiling_cpu else None,
+                        threshold=target))
+    parts = ("archive", "raw", "prepared", "prepared_copy")
+    hash_ceiling = sum(hashing[f"{k}_s"] for k in parts)
+    hash_ceiling_cpu = sum(hashing[f"{k}_cpu_s"] for k in parts)
+    gaps = ", ".join(f"{s['dvc_before_s']:.1f} s before {s['stage']}" for s in d["stages"])
+    dvc_cpu = d["first"]["cpu_s"] - sum(s["cpu_s"] for s in d["stages"])
+    d["dvc_overhead_cpu_s"] = round(dvc_cpu, 2)
+    rows.append(row("dvc repro: DVC's own time (hashing, cache copy, lock)",
+                    f"{d['dvc_overhead_s']:.1f} s, {dvc_cpu:.1f} s CPU ({gaps}, {d['dvc_after_s']:.1f} s after)",
+                    f"{hash_ceiling:.1f} s, {hash_ceiling_cpu:.1f} s CPU (md5 of the archive, the "
+                    f"{hashing['raw_files']:,} raw files and the arrays; arrays copied to the cache)",
+                    hash_ceiling / d["dvc_overhead_s"] if d["dvc_overhead_s"] > 0 else None,
+                    f"≥ {TARGET['dvc']}", None, d["first"]["load"],
+                    cpu_ratio=hash_ceiling_cpu / max(dvc_cpu, 1e-9), threshold=TARGET["dvc"]))
+    total_expect = sum(expect.values()) + hash_ceiling if simple else None
+    rows.append(row("dvc repro: whole run, from nothing",
+                    f"{d['first']['wall_s']:.1f} s", f"{total_expect:.1f} s (sum of the ceilings above)"
+                    if total_expect else "—",
+                    total_expect / d["first"]["wall_s"] if total_expect else None, "—", None, d["first"]["load"]))
+    rows.append(row("dvc repro: again, nothing to do", f"{d['noop']['wall_s']:.1f} s", "—", None, "—", None,
+                    d["noop"]["load"]))

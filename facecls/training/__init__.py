@@ -1,0 +1,1 @@
+"""Training one variant: its config, the loop and its steps, augmentation, data-parallel runs."""

@@ -1,0 +1,283 @@
+"""Train one variant: epochs over memory-mapped uint8 images, early stopping on held-out
+HTER, a checkpoint each epoch so a killed run resumes where it stopped.
+
+The steps are plain functions over a ``Run`` (as in torchvision's classification
+reference): ``build`` the model, optimizer and random streams, ``resume`` from a
+checkpoint, ``fit_epoch``, score the held-out part (``holdout_metrics``), ``keep_best``;
+``train_variant`` strings them together. The benchmark times the same steps.
+
+Under torchrun (``train.nproc`` > 1) the same loop runs in every process on its
+share of each batch, DistributedDataParallel averaging the gradients; the
+plumbing lives in facecls.training.distributed and is a no-op in a 1-process run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from dvclive import Live
+from tqdm import tqdm
+
+from facecls.data.prepared import LabelledSet
+from facecls.device import set_cpu_threads
+from facecls.evaluation.rates import hter, labels_at
+from facecls.evaluation.thresholds import hter_optimal_threshold
+from facecls.models.architectures import FaceModel, parameter_groups
+from facecls.models.files import save_model
+from facecls.models.inference import batch_to_input, predict_logits, sigmoid
+from facecls.models.pretrained import build_model
+from facecls.training.augment import augment
+from facecls.training.distributed import (
+    SINGLE,
+    World,
+    broadcast_buffers,
+    data_parallel,
+    gather_objects,
+    gather_shards,
+    joined,
+    local_batch_size,
+    sum_over_processes,
+    threads_per_process,
+)
+from facecls.training.optim import make_optimizer, set_learning_rates
+from facecls.training.resume import load_checkpoint, run_fingerprint, save_checkpoint
+
+
+@dataclass
+class Run:
+    """One variant's training in progress: what the steps share."""
+
+    config: dict
+    world: World
+    device: torch.device
+    model: FaceModel  # what is evaluated and saved
+    trained: torch.nn.Module  # what the training steps run: DDP-wrapped when several processes
+    optimizer: torch.optim.Optimizer
+    weights_used: str
+    pos_weight: torch.Tensor | None
+    device_images: tuple[torch.Tensor, torch.Tensor] | None  # the whole uint8 set and labels, on CUDA
+    rng: np.random.Generator  # the order of the rows
+    generator: torch.Generator  # the augmentation draws
+    total_steps: int
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"hter": math.inf, "loss": math.inf, "epoch": 0, "state": None})
+
+
+def class_pos_weight(labels: np.ndarray) -> float:
+    """pos_weight making class 0 (the minority) weigh as much in total as class 1."""
+    n0, n1 = int((labels == 0).sum()), int((labels == 1).sum())
+    return n0 / n1 if n0 and n1 else 1.0
+
+
+def steps_per_epoch(n_rows: int, batch_size: int, world_size: int) -> int:
+    """Optimizer steps per epoch: the same in every process, so none waits in a collective
+    for a batch another lacks. The ragged last batch is dropped: BatchNorm dislikes tiny ones."""
+    return max(n_rows // (local_batch_size(batch_size, world_size) * world_size), 1)
+
+
+def build(config: dict, data: LabelledSet, world: World = SINGLE, device: torch.device = torch.device("cpu")) -> Run:
+    """The model with its starting weights, the optimizer, the loss weight and the random streams."""
+    if device.type == "cpu":
+        set_cpu_threads(threads_per_process(config["threads"], world.size))
+    torch.manual_seed(config["seed"])  # the same initial weights in every process
+    model, weights_used = build_model(config["arch"], mode=config["mode"], weights=config["weights"],
+                                      weights_fallback=config["weights_fallback"], stem_stride=config["stem_stride"])
+    model.to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(config["optimizer"], parameter_groups(model, config["lr"], config["lr_factor"]),
+                               config["weight_decay"])
+    trained = data_parallel(model, world, device)
+    if world.rank:  # dropout masks of its own; process 0 keeps a 1-process run's stream
+        torch.manual_seed(config["seed"] + world.rank)
+    pos_weight = None
+    if config["weighted"]:
+        value = config["pos_weight"] or class_pos_weight(data.labels[data.train_rows])
+        pos_weight = torch.tensor(value, device=device)
+    device_images = None
+    if device.type == "cuda":  # the whole uint8 set fits on the GPU: no host copies per batch
+        device_images = (torch.from_numpy(np.ascontiguousarray(data.images)).to(device),
+                         torch.from_numpy(data.labels).to(device))
+    return Run(config=config, world=world, device=device, model=model, trained=trained, optimizer=optimizer,
+               weights_used=weights_used, pos_weight=pos_weight, device_images=device_images,
+               rng=np.random.default_rng(config["seed"]),
+               # Augmentation draws of its own in each process; process 0's are a 1-process run's.
+               generator=torch.Generator(device=device).manual_seed(config["seed"] + 1 + world.rank),
+               total_steps=steps_per_epoch(len(data.train_rows), config["batch_size"], world.size) * config["epochs"])
+
+
+def resume(run: Run, path: Path, fingerprint: str) -> bool:
+    """Continue from the checkpoint of this very run, if one exists."""
+    state = load_checkpoint(path, fingerprint, run.world.size, quiet=not run.world.is_main)
+    if state is None:
+        return False
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.history, run.best, run.step = state["history"], state["best"], state["step"]
+    run.rng.bit_generator.state = json.loads(state["numpy_rng"])
+    torch.set_rng_state(state["torch_rng"][run.world.rank])
+    run.generator.set_state(state["generator"][run.world.rank])
+    return True
+
+
+def batch_inputs(run: Run, data: LabelledSet, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model input (augmented, normalised, on the device) and labels for ``rows``."""
+    if run.device_images is not None:
+        index = torch.from_numpy(rows).to(run.device)
+        images, labels = run.device_images[0][index], run.device_images[1][index]
+    else:
+        images = data.images[rows]
+        labels = torch.from_numpy(data.labels[rows]).to(run.device)
+    x = batch_to_input(images, run.device,
+                       augment=lambda batch: augment(batch, run.generator, **run.config["augment"]))
+    return x, labels
+
+
+def fit_epoch(run: Run, data: LabelledSet, desc: str) -> tuple[float, float]:
+    """One pass over the training part; returns (mean loss, images per second), all processes together."""
+    config, world = run.config, run.world
+    run.trained.train()
+    # Every process draws the same permutation (same seed) and takes its strided share.
+    rows = world.shard(run.rng.permutation(data.train_rows))
+    batch_size = local_batch_size(config["batch_size"], world.size)
+    n_batches = steps_per_epoch(len(data.train_rows), config["batch_size"], world.size)
+    smoothing = config["label_smoothing"]
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=run.device.type == "cuda")
+    total_loss, seen, started = 0.0, 0, time.perf_counter()
+    bar = tqdm(range(n_batches), desc=desc, unit="batch", leave=False, mininterval=1.0, file=sys.stderr,
+               disable=not world.is_main)
+    for b in bar:
+        batch_rows = np.sort(rows[b * batch_size:(b + 1) * batch_size])
+        x, labels = batch_inputs(run, data, batch_rows)
+        target = labels.float() * (1 - smoothing) + 0.5 * smoothing
+        set_learning_rates(run.optimizer, config["schedule"], run.step, run.total_steps)
+        with autocast:
+            logits = run.trained(x).float()
+        loss = F.binary_cross_entropy_with_logits(logits, target, pos_weight=run.pos_weight)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        run.step += 1
+        total_loss += loss.detach().item() * len(batch_rows)
+        seen += len(batch_rows)
+        rate = seen * world.size / (time.perf_counter() - started)  # the processes keep step with each other
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}", img_s=f"{rate:.0f}", refresh=False)
+    bar.close()
+    total_loss, seen = sum_over_processes([total_loss, seen], world, run.device)
+    return total_loss / max(seen, 1), seen / (time.perf_counter() - started)
+
+
+def holdout_metrics(run: Run, data: LabelledSet, batch_size: int = 512) -> dict:
+    """Held-out loss and HTER. Each process scores its share of the held-out rows and the
+    logits are gathered: HTER needs every score, not an average of per-share HTERs."""
+    broadcast_buffers(run.model, run.world)  # every process evaluates the model process 0 saves
+    rows = data.holdout_rows
+    share = predict_logits(run.model, data.images[run.world.shard(rows)], run.device, batch_size=batch_size)
+    logits = gather_shards(share, len(rows), run.world, run.device)
+    labels = data.labels[rows]
+    loss = F.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(labels).float())
+    scores = sigmoid(logits)
+    _, best_hter = hter_optimal_threshold(labels, scores)
+    return {"holdout_loss": float(loss), "holdout_hter": float(best_hter),
+            "holdout_hter_at_0_5": float(hter(labels, labels_at(scores, 0.5)))}
+
+
+def keep_best(run: Run, row: dict) -> bool:
+    """Remember this epoch's weights if its held-out HTER (then loss) is the best so far.
+    Every process reaches the same decision from the same gathered metrics."""
+    if (row["holdout_hter"], row["holdout_loss"]) >= (run.best["hter"], run.best["loss"]):
+        return False
+    state = {k: v.cpu() for k, v in run.model.state_dict().items()} if run.world.is_main else None
+    run.best = {"hter": row["holdout_hter"], "loss": row["holdout_loss"], "epoch": row["epoch"],
+                "state": copy.deepcopy(state)}
+    return True
+
+
+def checkpoint(run: Run, path: Path, fingerprint: str) -> None:
+    """Save what ``resume`` needs; every process takes part (their random states are gathered)."""
+    rng_states = gather_objects((torch.get_rng_state(), run.generator.get_state()), run.world)
+    if run.world.is_main:
+        save_checkpoint(path, {
+            "fingerprint": fingerprint, "epoch": len(run.history), "step": run.step,
+            "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(), "history": run.history,
+            "best": run.best, "numpy_rng": json.dumps(run.rng.bit_generator.state),
+            "torch_rng": [s[0] for s in rng_states], "generator": [s[1] for s in rng_states]})
+
+
+def train_variant(config: dict, data: LabelledSet, model_path: Path, log_dir: Path, resume_path: Path) -> dict:
+    """Train ``config`` (a variant_config) and write the best epoch's model to ``model_path``.
+
+    Under torchrun with several processes, each trains on its share of every batch;
+    process 0 alone writes the model, the DVCLive logs and the resume checkpoint, and prints.
+    """
+    with joined(config["device"]) as (world, device):
+        run = build(config, data, world, device)
+        fingerprint = run_fingerprint(config, data)
+        if resume(run, resume_path, fingerprint) and world.is_main:
+            print(f"resuming {config['variant']} after epoch {len(run.history)} from {resume_path}", file=sys.stderr)
+        live = None
+        if world.is_main:
+            live = Live(str(log_dir), save_dvc_exp=False, dvcyaml=None, report=None)
+            for row in run.history:  # replay the epochs done before a resume, so the curves are whole
+                _log_epoch(live, row)
+        stopped_early = _fit(run, data, live, resume_path, fingerprint)
+        return _finish(run, live, model_path, resume_path, stopped_early)
+
+
+def _fit(run: Run, data: LabelledSet, live: Live | None, resume_path: Path, fingerprint: str) -> bool:
+    """The epochs left to run; returns whether early stopping ended them."""
+    config = run.config
+    for epoch in range(len(run.history) + 1, config["epochs"] + 1):
+        if epoch - run.best["epoch"] > config["patience"] and run.best["epoch"] > 0:
+            return True
+        started = time.perf_counter()
+        train_loss, images_per_s = fit_epoch(run, data, desc=f"{config['variant']} epoch {epoch}")
+        epoch_seconds = time.perf_counter() - started
+        row = {"epoch": epoch, "train_loss": train_loss, **holdout_metrics(run, data),
+               "images_per_s": images_per_s, "epoch_seconds": epoch_seconds}
+        run.history.append(row)
+        improved = keep_best(run, row)
+        checkpoint(run, resume_path, fingerprint)
+        if live is not None:
+            _log_epoch(live, row)
+            print(f"{config['variant']} epoch {epoch}/{config['epochs']}: train loss {train_loss:.4f}, "
+                  f"held-out loss {row['holdout_loss']:.4f}, held-out HTER {row['holdout_hter']:.4f}"
+                  f"{' (best)' if improved else ''}, {images_per_s:.0f} img/s", file=sys.stderr)
+    return False
+
+
+def _finish(run: Run, live: Live | None, model_path: Path, resume_path: Path, stopped_early: bool) -> dict:
+    """Write the best epoch's model (process 0) and return the run's summary."""
+    history = run.history
+    summary = {"best_epoch": run.best["epoch"], "best_holdout_hter": run.best["hter"], "epochs_run": len(history),
+               "stopped_early": stopped_early,
+               "train_seconds": round(sum(r["epoch_seconds"] for r in history), 2),
+               "images_per_s": round(float(np.mean([r["images_per_s"] for r in history])), 1),
+               "pos_weight": float(run.pos_weight) if run.pos_weight is not None else None,
+               "weights_used": run.weights_used, "device": str(run.device), "processes": run.world.size}
+    if live is None:
+        return summary
+    run.model.load_state_dict(run.best["state"])
+    # weights_used too: the stage's own metrics must say when ImageNet weights were not really used.
+    for key in ("best_epoch", "best_holdout_hter", "train_seconds", "images_per_s", "weights_used"):
+        live.summary[key] = summary[key]
+    live.end()
+    save_model(model_path, run.model.cpu(), {**run.config, "weights_used": run.weights_used},
+               history=history, summary=summary)
+    resume_path.unlink(missing_ok=True)
+    return summary
+
+
+def _log_epoch(live: Live, row: dict) -> None:
+    for key, value in row.items():
+        if key != "epoch":
+            live.log_metric(key, value)
+    live.next_step()

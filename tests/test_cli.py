@@ -1,0 +1,69 @@
+"""The facecls command: `facecls label FOLDER` with a model file outside DVC."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facecls.cli import label_folder
+from facecls.errors import FaceclsError
+from facecls.models.architectures import build_architecture
+from facecls.models.files import save_model
+from facecls.models.inference import predict_scores
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    torch.manual_seed(0)
+    model = build_architecture("simplecnn")
+    path = tmp_path / "model.pt"
+    save_model(path, model, {"arch": "simplecnn", "mode": "full", "variant": "simplecnn",
+                             "weights_used": "random"}, threshold=0.5, tta=False)
+    return path, model.eval()
+
+
+def write_folder(folder, numbers, seed=0):
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    images = {}
+    for n in numbers:
+        images[n] = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+        Image.fromarray(images[n]).save(folder / f"{n}.png")  # PNG: lossless, so scores can be compared
+    return images
+
+
+def test_label_file_has_one_line_per_image_in_numeric_order(tmp_path, model_file):
+    path, model = model_file
+    numbers = [1, 2, 3, 9, 10, 11, 100]
+    images = write_folder(tmp_path / "imgs", numbers)
+    in_order = np.stack([images[n] for n in sorted(numbers)])
+    scores = predict_scores(model, in_order, torch.device("cpu"))
+    threshold = float(np.median(scores))  # half the faces each side, so any reordering shows
+    result = label_folder(tmp_path / "imgs", path, tmp_path / "labels.txt", threshold, False, "cpu")
+    lines = (tmp_path / "labels.txt").read_text().splitlines()
+    assert result["n"] == len(lines) == len(numbers)
+    assert lines == [str(int(s >= threshold)) for s in scores]
+
+
+def test_a_model_without_threshold_needs_one(tmp_path):
+    model = build_architecture("simplecnn")
+    save_model(tmp_path / "m.pt", model, {"arch": "simplecnn", "mode": "full", "variant": "simplecnn"})
+    write_folder(tmp_path / "imgs", [1, 2])
+    with pytest.raises(FaceclsError, match="pass --threshold"):
+        label_folder(tmp_path / "imgs", tmp_path / "m.pt", tmp_path / "out.txt", None, None, "cpu")
+
+
+def test_console_command_reports_where_it_wrote(tmp_path, model_file):
+    path, _ = model_file
+    write_folder(tmp_path / "imgs", [1, 2, 3])
+    done = subprocess.run([sys.executable, "-m", "facecls.cli", "label", str(tmp_path / "imgs"), "--model",
+                           str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert str(tmp_path / "label_imgs.txt") in done.stdout
+    assert len((tmp_path / "label_imgs.txt").read_text().splitlines()) == 3
+    bad = subprocess.run([sys.executable, "-m", "facecls.cli", "label", str(tmp_path / "nothere"), "--model",
+                          str(path)], capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr

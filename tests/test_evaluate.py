@@ -1,0 +1,52 @@
+import json
+
+import pytest
+
+from facecls.errors import FaceclsError
+from facecls.evaluation.evaluate import evaluate_variant
+from facecls.training.loop import train_variant
+from tests.toy_faces import toy_config, toy_set
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trained")
+    data = toy_set(n=160)
+    with pytest.MonkeyPatch.context() as patch:  # outside the checkout, as conftest's fixture says why
+        patch.chdir(root)
+        train_variant(toy_config(epochs=2), data, root / "toy.pt", root / "log", root / "resume.pt")
+    return root, data
+
+
+def test_evaluate_writes_metrics_plot_data_and_figures(trained, tmp_path):
+    root, data = trained
+    metrics = evaluate_variant("toy", root / "toy.pt", data, tta=True, threshold_method="robust",
+                               metrics_path=tmp_path / "metrics" / "toy.json", out_dir=tmp_path / "eval")
+    saved = json.loads((tmp_path / "metrics" / "toy.json").read_text())
+    assert saved == metrics
+    for key in ("hter", "recall_0", "recall_1", "threshold", "auc", "hter_at_0_5", "weights", "eer", "confusion"):
+        assert key in saved
+    assert saved["weights"] == "random"
+    assert saved["hter"] == pytest.approx(((1 - saved["recall_0"]) + (1 - saved["recall_1"])) / 2)
+    assert sum(map(sum, saved["confusion"])) == data.holdout.sum() == saved["n_holdout"]
+    roc = json.loads((tmp_path / "eval" / "roc.json").read_text())
+    assert {"fpr", "tpr"} <= set(roc[0])
+    confusion = json.loads((tmp_path / "eval" / "confusion.json").read_text())
+    assert len(confusion) == data.holdout.sum()
+    for name in ("training_curves", "roc", "confusion", "confident_errors"):
+        assert (tmp_path / "eval" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fixed_threshold_gives_the_0_5_figures(trained, tmp_path):
+    root, data = trained
+    m = evaluate_variant("toy", root / "toy.pt", data, tta=False, threshold_method="0.5",
+                         metrics_path=tmp_path / "m.json", out_dir=tmp_path / "eval")
+    assert m["threshold"] == 0.5 and m["hter"] == m["hter_at_0_5"]
+
+
+def test_a_model_of_another_variant_is_refused(trained, tmp_path):
+    root, data = trained
+    with pytest.raises(FaceclsError, match="expected 'other'"):
+        evaluate_variant("other", root / "toy.pt", data, tta=False, threshold_method="robust",
+                         metrics_path=tmp_path / "m.json", out_dir=tmp_path / "eval")
+    assert not (tmp_path / "m.json").exists()

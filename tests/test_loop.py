@@ -1,0 +1,118 @@
+"""The training loop: it learns, stops early, resumes after a kill, and repeats itself."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from facecls.models.files import load_model
+from facecls.training import loop as training
+from facecls.training.loop import class_pos_weight, train_variant
+from tests.toy_faces import toy_config, toy_set
+
+
+def run(tmp_path, config, data, name="toy"):
+    return train_variant(config, data, tmp_path / f"{name}.pt", tmp_path / f"log_{name}",
+                         tmp_path / "resume" / f"{name}.pt")
+
+
+def test_pos_weight_makes_class_0_weigh_as_much_as_class_1():
+    labels = np.array([0] * 10 + [1] * 90)
+    w = class_pos_weight(labels)
+    assert w == pytest.approx(10 / 90)
+    assert 10 * 1.0 == pytest.approx(90 * w)  # total weight of each class
+
+
+def test_short_training_learns_an_easy_task(tmp_path):
+    summary = run(tmp_path, toy_config(epochs=4), toy_set())
+    model, info = load_model(tmp_path / "toy.pt", expect_variant="toy")
+    history = info["history"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert summary["best_holdout_hter"] < 0.15
+    assert summary["weights_used"] == "random"
+    assert info["config"]["weights_used"] == "random"
+    metrics = json.loads((tmp_path / "log_toy" / "metrics.json").read_text())
+    assert {"train_loss", "holdout_loss", "holdout_hter", "best_epoch"} <= set(metrics)
+    assert metrics["weights_used"] == "random"
+    assert (tmp_path / "log_toy" / "plots" / "metrics" / "holdout_hter.tsv").exists()
+    assert not (tmp_path / "resume" / "toy.pt").exists(), "the resume checkpoint is removed when done"
+
+
+def test_same_params_give_the_same_weights_on_cpu(tmp_path):
+    data = toy_set(n=96)
+    run(tmp_path / "a", toy_config(epochs=1), data)
+    run(tmp_path / "b", toy_config(epochs=1), data)
+    a = torch.load(tmp_path / "a" / "toy.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "b" / "toy.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_weighted_loss_records_its_pos_weight(tmp_path):
+    data = toy_set(n=96)
+    summary = run(tmp_path, toy_config(epochs=1, weighted=True), data)
+    assert summary["pos_weight"] == pytest.approx(class_pos_weight(data.labels[data.train_rows]))
+    summary = run(tmp_path, toy_config(epochs=1, weighted=True, pos_weight=2.5), data, name="explicit")
+    assert summary["pos_weight"] == pytest.approx(2.5)
+
+
+def test_early_stopping_after_patience_epochs_without_improvement(tmp_path, monkeypatch):
+    # Held-out HTER never improves after epoch 1: with patience 2, epochs 2-3 run, then it stops.
+    fixed = {"holdout_loss": 0.5, "holdout_hter": 0.2, "holdout_hter_at_0_5": 0.2}
+    monkeypatch.setattr(training, "holdout_metrics", lambda *a, **k: dict(fixed))
+    summary = run(tmp_path, toy_config(epochs=10, patience=2), toy_set(n=64))
+    assert summary["epochs_run"] == 3 and summary["stopped_early"] and summary["best_epoch"] == 1
+
+
+def test_a_killed_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
+    data = toy_set(n=96)
+    config = toy_config(epochs=3)
+    run(tmp_path / "whole", config, data)
+
+    real_epoch = training.fit_epoch
+    calls = {"n": 0}
+
+    def dying_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # killed during the third epoch
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(training, "fit_epoch", dying_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "killed", config, data)
+    assert (tmp_path / "killed" / "resume" / "toy.pt").exists()
+    assert not (tmp_path / "killed" / "toy.pt").exists()
+
+    monkeypatch.setattr(training, "fit_epoch", real_epoch)
+    epochs_run = []
+    monkeypatch.setattr(training, "fit_epoch",
+                        lambda *a, **k: epochs_run.append(k["desc"]) or real_epoch(*a, **k))
+    summary = run(tmp_path / "killed", config, data)
+    assert epochs_run == ["toy epoch 3"], "only the unfinished epoch runs again"
+    assert summary["epochs_run"] == 3
+    whole = torch.load(tmp_path / "whole" / "toy.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "killed" / "toy.pt", weights_only=True)
+    assert all(torch.equal(whole["state_dict"][k], resumed["state_dict"][k]) for k in whole["state_dict"])
+    assert [r["train_loss"] for r in whole["history"]] == [r["train_loss"] for r in resumed["history"]]
+
+
+def test_a_resume_checkpoint_of_other_params_is_ignored(tmp_path, monkeypatch):
+    data = toy_set(n=64)
+    real_epoch = training.fit_epoch
+    calls = {"n": 0}
+
+    def dying_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(training, "fit_epoch", dying_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, toy_config(epochs=2), data)
+    monkeypatch.setattr(training, "fit_epoch", real_epoch)
+    summary = run(tmp_path, toy_config(epochs=2, lr=0.001), data)
+    assert summary["epochs_run"] == 2
+    _, info = load_model(tmp_path / "toy.pt")
+    assert info["config"]["lr"] == 0.001 and len(info["history"]) == 2

@@ -1,5 +1,5 @@
-"""The `facecls` command: label any folder of face images with a trained model, outside DVC,
-and score label files against a truth file where one exists."""
+"""The `facecls` command: label any folder of face images with a trained model, outside DVC;
+score label files against a truth file where one exists; fetch pretrained starting weights."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from facecls.data.index import decode_to_array
 from facecls.device import pick_device
 from facecls.errors import FaceclsError, fail_cleanly
 from facecls.evaluation.truth import read_pair, rows_markdown, score_labels, variant_rows
+from facecls.models.architectures import ARCHITECTURES
 from facecls.models.files import load_model
+from facecls.models.pretrained import fetch_imagenet
 from facecls.params import load_params
 from facecls.predict import label_images, label_with_every_variant, write_label_file
 
@@ -45,7 +47,16 @@ def _parser() -> argparse.ArgumentParser:
                        help="predictions to score (default: results/label_val.txt)")
     score.add_argument("--variants", action="store_true",
                        help="also score each variant of the finished run in this folder, at its own "
-                            "held-out threshold (a markdown table)")
+                            "tune threshold, beside its test HTER and interval (a markdown table)")
+    weights = commands.add_parser(
+        "weights", help="put pretrained starting weights where the pipeline takes them from (data/weights/)",
+        description="fetch: copy torchvision's ImageNet file of each architecture into data/weights/, from the "
+                    "torch hub cache when it is there, else by downloading it. The weights stage then records "
+                    "it and `dvc repro` retrains the variants that start from it.")
+    weights.add_argument("action", choices=["fetch"])
+    pretrained = [arch for arch, spec in ARCHITECTURES.items() if spec.imagenet]
+    weights.add_argument("archs", nargs="*", choices=pretrained, default=pretrained,
+                         help="architectures (default: every one with ImageNet weights)")
     return parser
 
 
@@ -84,6 +95,10 @@ def main() -> None:
               f"model {result['variant']}, threshold {result['threshold']:.3f}, tta {result['tta']})")
     elif args.command == "score":
         score(args.truth, args.labels, args.variants)
+    elif args.command == "weights":
+        for arch in args.archs:
+            path, source = fetch_imagenet(arch)
+            print(f"{arch}: {path} from {source}")
 
 
 def score(truth_path: Path, labels_path: Path, variants: bool) -> None:

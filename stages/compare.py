@@ -1,14 +1,29 @@
-"""Stage compare: results/summary.md, the variants' table sorted by held-out HTER."""
+"""Stage compare: the results of the run, from every variant's test figures.
 
-from facecls.atomic import write_text
+results/summary.md (the table, sorted by tune HTER, with intervals and the chosen variant),
+results/summary.json (what `dvc exp show` / `dvc metrics diff` compare) and results/summary.png
+(test HTER with its interval per variant, the chosen one marked).
+"""
+
+from facecls.atomic import write_json, write_text
 from facecls.errors import fail_cleanly
-from facecls.evaluation.summary import read_metrics, scored_names, summary_markdown
+from facecls.evaluation.choice import by_tune_hter, chosen_variant, predict_variant, read_metrics, scored_names
+from facecls.evaluation.plots import plot_intervals
+from facecls.evaluation.summary import compared_figures, summary_markdown
 from facecls.params import load_params
 
 
 @fail_cleanly
 def main() -> None:
-    table = summary_markdown(read_metrics("results/metrics", scored_names(load_params())))
+    params = load_params()
+    choice = predict_variant(params)
+    metrics = read_metrics("results/metrics", scored_names(params))
+    chosen = chosen_variant(choice, metrics)
+    plot_intervals([{"name": v, "value": metrics[v]["hter"], "low": metrics[v]["hter_ci95"][0],
+                     "high": metrics[v]["hter_ci95"][1], "marked": v == chosen} for v in by_tune_hter(metrics)],
+                   "results/summary.png", "Test HTER with its 95 % interval (rows by tune HTER)", "test HTER")
+    write_json("results/summary.json", compared_figures(metrics, choice))
+    table = summary_markdown(metrics, choice)
     write_text("results/summary.md", table)
     print(table)
 

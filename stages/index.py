@@ -1,14 +1,15 @@
 """Stage index: label, split and decode data/raw/ into data/prepared/ (uint8 arrays + CSV indexes)."""
 
-from facecls.data.index import build_index, format_summary, split_settings
+from facecls.data.index import build_index, format_summary
+from facecls.data.split import split_settings
 from facecls.errors import fail_cleanly
 from facecls.params import load_params
 
 
 @fail_cleanly
 def main() -> None:
-    fraction, seed = split_settings(load_params())
-    print(format_summary(build_index("data/raw", "data/prepared", fraction, seed)))
+    tune, test, seed = split_settings(load_params())
+    print(format_summary(build_index("data/raw", "data/prepared", tune, test, seed)))
 
 
 if __name__ == "__main__":

@@ -1,35 +1,39 @@
 """Stage predict: label every val_img image with the chosen variant -> results/label_val.txt.
 
-Also exports that model with its threshold as results/model.pt, for `facecls label`.
+With predict.refit, the chosen variant is first trained again on every labelled image (for the
+epochs early stopping chose); either way its tune threshold applies. Also exports the model
+that labelled val_img, with that threshold, as results/model.pt, for `facecls label`.
 """
 
-from facecls.data.prepared import load_unlabelled
+from facecls.data.prepared import load_labelled, load_unlabelled
 from facecls.device import device_setting, pick_device
 from facecls.errors import fail_cleanly
+from facecls.evaluation.choice import chosen_variant, predict_variant, read_metrics, scored_names
 from facecls.evaluation.evaluate import evaluate_settings
-from facecls.evaluation.summary import chosen_variant, predict_variant, read_metrics, scored_names
 from facecls.models.files import load_model, model_file, save_model
 from facecls.params import load_params
-from facecls.predict import label_images, write_label_file
+from facecls.predict import label_images, refit, refit_setting, write_label_file
 
 
 @fail_cleanly
 def main() -> None:
     params = load_params()
     _, tta = evaluate_settings(params)
-    choice, device = predict_variant(params), pick_device(device_setting(params))
+    choice, device, refitted = predict_variant(params), pick_device(device_setting(params)), refit_setting(params)
     metrics = read_metrics("results/metrics", scored_names(params))
     variant = chosen_variant(choice, metrics)
-    threshold = metrics[variant]["threshold"]
-    model, info = load_model(model_file(variant), expect_variant=variant)
-    labels = label_images(model.to(device), load_unlabelled("data/prepared").images, threshold, tta=tta,
+    m = metrics[variant]
+    model, info = (refit(params, variant, load_labelled("data/prepared")) if refitted
+                   else load_model(model_file(variant), expect_variant=variant))
+    labels = label_images(model.to(device), load_unlabelled("data/prepared").images, m["threshold"], tta=tta,
                           device=device)
     write_label_file("results/label_val.txt", labels)
-    save_model("results/model.pt", model.cpu(), info["config"], threshold=threshold, tta=tta,
-               holdout_metrics={k: metrics[variant][k] for k in ("hter", "recall_0", "recall_1", "auc")})
-    print(f"predict: {variant} (held-out HTER {metrics[variant]['hter']:.4f}), threshold {threshold:.3f}, "
-          f"tta {tta}: {len(labels)} lines in results/label_val.txt "
-          f"(class 0: {int((labels == 0).sum())}, class 1: {int((labels == 1).sum())})")
+    save_model("results/model.pt", model.cpu(), info["config"], threshold=m["threshold"], tta=tta, refit=refitted,
+               test_metrics={k: m[k] for k in ("hter", "hter_ci95", "recall_0", "recall_1", "auc")})
+    print(f"predict: {variant}{' refitted on every labelled image' if refitted else ''} (test HTER {m['hter']:.4f} "
+          f"[{m['hter_ci95'][0]:.3f}, {m['hter_ci95'][1]:.3f}]), threshold {m['threshold']:.3f}, tta {tta}: "
+          f"{len(labels)} lines in results/label_val.txt (class 0: {int((labels == 0).sum())}, "
+          f"class 1: {int((labels == 1).sum())})")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from facecls.data.prepared import load_labelled
 from facecls.errors import fail_cleanly
+from facecls.models.pretrained import start_record
 from facecls.params import load_params
 from facecls.training.config import variant_config
 from facecls.training.distributed import errors_to_launcher, is_main_process, launch, under_torchrun
@@ -19,7 +20,7 @@ from facecls.training.resume import resume_path
 @fail_cleanly
 def main() -> None:
     variant = sys.argv[1]
-    config = variant_config(load_params(), variant)
+    config = {**variant_config(load_params(), variant), "start": start_record(variant)}
     if config["nproc"] > 1 and not under_torchrun():
         launch(config["nproc"], __file__, [variant], threads=config["threads"])
         return
@@ -30,8 +31,8 @@ def main() -> None:
         summary = train_variant(config, load_labelled("data/prepared"), Path(f"models/{variant}.pt"),
                                 Path(f"results/train/{variant}"), resume_path(variant))
     if is_main_process():
-        print(f"train@{variant}: best epoch {summary['best_epoch']} of {summary['epochs_run']}, held-out HTER "
-              f"{summary['best_holdout_hter']:.4f}, {summary['images_per_s']:.0f} img/s, "
+        print(f"train@{variant}: best epoch {summary['best_epoch']} of {summary['epochs_run']}, tune HTER "
+              f"{summary['best_tune_hter']:.4f}, {summary['images_per_s']:.0f} img/s, "
               f"weights {summary['weights_used']}"
               + (f", {summary['processes']} processes" if summary["processes"] > 1 else ""))
 

@@ -15,14 +15,22 @@ import pytest
 import torch
 import yaml
 
+from facecls.atomic import write_json
 from facecls.data.archive import extract_archive
 from facecls.data.index import build_index
 from facecls.data.prepared import load_labelled
 from facecls.errors import FaceclsError
 from facecls.models.files import load_model
+from facecls.models.pretrained import RANDOM_START
 from facecls.training import distributed
 from facecls.training.config import variant_config
-from facecls.training.distributed import SINGLE, World, errors_to_launcher, gather_shards, local_batch_size
+from facecls.training.distributed import (
+    SINGLE,
+    World,
+    errors_to_launcher,
+    gather_shards,
+    local_batch_size,
+)
 from facecls.training.loop import steps_per_epoch, train_variant
 from tests.repo_copy import REPO, tiny_params, write_tiny_archive
 
@@ -77,7 +85,10 @@ def test_the_first_reported_error_is_the_one_told(tmp_path, monkeypatch, capsys)
 
 
 def test_a_process_killed_without_a_word_is_still_named():
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+    from torch.distributed.elastic.multiprocessing.errors import (
+        ChildFailedError,
+        ProcessFailure,
+    )
 
     killed = ProcessFailure(local_rank=1, pid=4321, exitcode=-9, error_file="<N/A>")
     message = distributed._unreported_failure(ChildFailedError("train.py", {1: killed}), 2)
@@ -129,14 +140,15 @@ def prepared(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("prepared")
     write_tiny_archive(root / "tiny.zip", n_train=160, n_val=8)
     extract_archive(root / "tiny.zip", root / "raw")
-    build_index(root / "raw", root / "data" / "prepared", 0.2, 42, workers=1)
+    build_index(root / "raw", root / "data" / "prepared", 0.1, 0.1, 42, workers=1)
     return root / "data" / "prepared"
 
 
 def stage_workdir(tmp_path: Path, prepared: Path, nproc: int, epochs: int = 2) -> tuple[Path, dict]:
-    """A folder the train stage can run in: params.yaml and data/prepared/."""
+    """A folder the train stage can run in: params.yaml, data/prepared/ and the weights stage's record."""
     work = tmp_path / f"nproc{nproc}"
     shutil.copytree(prepared, work / "data" / "prepared")
+    write_json(work / "models" / "pretrained" / "simplecnn.json", RANDOM_START)
     params = tiny_params(epochs=epochs)
     params["train"]["nproc"] = nproc
     (work / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
@@ -154,7 +166,7 @@ def outputs(work: Path) -> set[str]:
 
 def test_two_processes_resume_after_a_crash_and_write_what_one_process_writes(tmp_path, prepared):
     one, params = stage_workdir(tmp_path, prepared, nproc=1)
-    train_variant(variant_config(params, "simplecnn"), load_labelled(one / "data/prepared"),
+    train_variant({**variant_config(params, "simplecnn"), "start": RANDOM_START}, load_labelled(one / "data/prepared"),
                   one / "models/simplecnn.pt", one / "results/train/simplecnn", one / ".cache/resume/simplecnn.pt")
     two, _ = stage_workdir(tmp_path, prepared, nproc=2)
     (two / "models/simplecnn.pt").mkdir(parents=True)  # process 0 cannot write its model file there
@@ -178,7 +190,7 @@ def test_two_processes_resume_after_a_crash_and_write_what_one_process_writes(tm
     assert info_2["summary"]["processes"] == 2 and info_2["config"]["nproc"] == 2
     assert [row["epoch"] for row in info_2["history"]] == [row["epoch"] for row in info_1["history"]] == [1, 2]
     assert info_2["history"][0].keys() == info_1["history"][0].keys()
-    hter_1, hter_2 = info_1["summary"]["best_holdout_hter"], info_2["summary"]["best_holdout_hter"]
+    hter_1, hter_2 = info_1["summary"]["best_tune_hter"], info_2["summary"]["best_tune_hter"]
     assert hter_1 <= 0.15 and hter_2 <= 0.15 and abs(hter_1 - hter_2) <= 0.1, (hter_1, hter_2)
     metrics_1 = json.loads((one / "results/train/simplecnn/metrics.json").read_text())
     metrics_2 = json.loads((two / "results/train/simplecnn/metrics.json").read_text())

@@ -11,6 +11,7 @@ import torch
 import yaml
 from torch import nn
 
+from facecls.data.split import PARTS
 from facecls.errors import FaceclsError
 from facecls.evaluation.evaluate import evaluate_model, evaluate_variant
 from facecls.models.architectures import build_architecture
@@ -181,9 +182,9 @@ def write_workspace(root, members: list[str]) -> None:
     np.save(prepared / "train_img.npy", data.images)
     with open(prepared / "train_img.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["row", "file", "number", "label", "split"])
-        for i, (label, held) in enumerate(zip(data.labels, data.holdout)):
-            writer.writerow([i, f"{i + 1:06d}.jpg", i + 1, int(label), "holdout" if held else "train"])
+        writer.writerow(["row", "file", "number", "label", "part"])
+        for i, (label, part) in enumerate(zip(data.labels, data.part)):
+            writer.writerow([i, f"{i + 1:06d}.jpg", i + 1, int(label), PARTS[part]])
 
 
 def test_stage_writes_the_model_and_the_metrics(tmp_path, run_stage):

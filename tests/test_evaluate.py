@@ -28,11 +28,11 @@ def test_evaluate_writes_metrics_plot_data_and_figures(trained, tmp_path):
         assert key in saved
     assert saved["weights"] == "random"
     assert saved["hter"] == pytest.approx(((1 - saved["recall_0"]) + (1 - saved["recall_1"])) / 2)
-    assert sum(map(sum, saved["confusion"])) == data.holdout.sum() == saved["n_holdout"]
+    assert sum(map(sum, saved["confusion"])) == len(data.test_rows) == saved["n_test"]
     roc = json.loads((tmp_path / "eval" / "roc.json").read_text())
     assert {"fpr", "tpr"} <= set(roc[0])
     confusion = json.loads((tmp_path / "eval" / "confusion.json").read_text())
-    assert len(confusion) == data.holdout.sum()
+    assert len(confusion) == len(data.test_rows)
     for name in ("training_curves", "roc", "confusion", "confident_errors"):
         assert (tmp_path / "eval" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

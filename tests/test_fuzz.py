@@ -49,7 +49,7 @@ def test_damaged_archives_fail_only_as_facecls_errors(tmp_path):
             write_zip(work / "faces.zip", damaged, rng.choice([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
         try:
             extract_archive(work / "faces.zip", work / "data" / "raw")
-            build_index(work / "data" / "raw", work / "data" / "prepared", 0.25, 0)
+            build_index(work / "data" / "raw", work / "data" / "prepared", 0.25, 0.25, 0)
             outcomes["extracted and indexed"] += 1
         except FaceclsError as exc:
             assert "\n" not in str(exc), f"case {case}: {exc}"

@@ -13,7 +13,8 @@ import pytest
 
 from facecls.data import index as prepare
 from facecls.data.archive import extract_archive
-from facecls.data.index import build_index, decode_to_array, format_summary, stratified_split
+from facecls.data.index import build_index, decode_to_array, format_summary
+from facecls.data.split import PARTS, TEST, TRAIN, TUNE, stratified_split
 from facecls.errors import FaceclsError
 from tests.archives import (
     SHARED_SAMPLE,
@@ -43,7 +44,7 @@ LABELS = [1, 1, 0, 1, 1, 1, 1, 0, 1, 0, 1, 1]  # line N labels image N
 def previous_prepared(tmp_path) -> Path:
     """A data/prepared from an earlier successful run, which a failing one must leave alone."""
     out = tmp_path / "data" / "prepared"
-    build_index(make_raw(tmp_path / "earlier_raw", [0, 1, 1, 1]), out, 0.25, 0)
+    build_index(make_raw(tmp_path / "earlier_raw", [0, 1, 1, 1]), out, 0.25, 0.25, 0)
     (out / "marker").write_text("earlier run")
     return out
 
@@ -51,7 +52,7 @@ def previous_prepared(tmp_path) -> Path:
 def fails_harmlessly(raw: Path, out: Path) -> str:
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(FaceclsError) as error:
-        build_index(raw, out, 0.25, 0)
+        build_index(raw, out, 0.25, 0.25, 0)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert leftovers(out.parent) == []
     assert "\n" not in str(error.value)
@@ -62,7 +63,7 @@ def test_unpadded_names_take_their_label_line(tmp_path):
     # Text order would put 10.jpg, 11.jpg, 12.jpg before 2.jpg and give them lines 2, 3, 4.
     names = [f"{n}.jpg" for n in range(1, 13)]
     raw = make_raw(tmp_path / "raw", LABELS, train_names=names)
-    build_index(raw, tmp_path / "prepared", 0.25, seed=0)
+    build_index(raw, tmp_path / "prepared", 0.25, 0.25, seed=0)
     rows = read_csv(tmp_path / "prepared" / "train_img.csv")
     images = np.load(tmp_path / "prepared" / "train_img.npy")
     assert images.shape == (12, 64, 64, 3) and images.dtype == np.uint8
@@ -76,7 +77,7 @@ def test_unpadded_names_take_their_label_line(tmp_path):
 
 def test_val_order_is_numeric_and_gaps_are_reported(tmp_path):
     raw = make_raw(tmp_path / "raw", LABELS, val_names=["1.jpg", "2.jpg", "10.jpg", "9.jpg"])
-    summary = build_index(raw, tmp_path / "prepared", 0.25, seed=0)
+    summary = build_index(raw, tmp_path / "prepared", 0.25, 0.25, seed=0)
     rows = read_csv(tmp_path / "prepared" / "val_img.csv")
     assert [(int(r["row"]), r["file"], int(r["number"])) for r in rows] == [
         (0, "1.jpg", 1), (1, "2.jpg", 2), (2, "9.jpg", 9), (3, "10.jpg", 10)]
@@ -88,12 +89,15 @@ def test_val_order_is_numeric_and_gaps_are_reported(tmp_path):
 
 
 def test_summary_counts_each_class_in_each_part(tmp_path):
-    summary = build_index(make_raw(tmp_path / "raw", LABELS, val_numbers=(1, 2, 3)), tmp_path / "out", 0.25, 0)
-    assert summary == {"train": {"class_0": 2, "class_1": 7}, "holdout": {"class_0": 1, "class_1": 2},
+    summary = build_index(make_raw(tmp_path / "raw", LABELS, val_numbers=(1, 2, 3)), tmp_path / "out", 0.25, 0.25, 0)
+    # 3 accessory faces give one to each part; the 9 others 2 to tune, 2 to test, 5 to train.
+    assert summary == {"parts": {"train": {"n": 6, "class_0": 1}, "tune": {"n": 3, "class_0": 1},
+                                 "test": {"n": 3, "class_0": 1}},
                        "val_img": 3, "val_img_missing_numbers": [], "val_img_missing_count": 0, "resized": 0}
     assert format_summary(summary).splitlines() == [
-        "train    class 0:      2  class 1:      7",
-        "holdout  class 0:      1  class 1:      2",
+        "train         6 images, class 0:      1",
+        "tune          3 images, class 0:      1",
+        "test          3 images, class 0:      1",
         "val_img       3 images (unlabelled)"]
 
 
@@ -103,7 +107,7 @@ def test_png_and_odd_sizes_are_accepted_and_resizing_is_counted(tmp_path):
     (raw / "train_img" / "000002.png").write_bytes(image_bytes(255, fmt="PNG"))
     (raw / "train_img" / "000003.jpg").write_bytes(image_bytes(255, size=100))
     (raw / "val_img" / "000001.jpg").write_bytes(image_bytes(val_grey(1), mode="L", size=32))
-    summary = build_index(raw, tmp_path / "out", 0.34, 0)
+    summary = build_index(raw, tmp_path / "out", 0.34, 0.34, 0)
     assert summary["resized"] == 2
     assert "resized to 64x64: 2 images" in format_summary(summary)
     images = np.load(tmp_path / "out" / "train_img.npy")
@@ -142,27 +146,31 @@ def test_a_bad_image_file_is_named(tmp_path, previous_prepared, folder, name, co
     assert name in message
 
 
-def test_stratified_split_keeps_class_proportions():
+def test_stratified_split_keeps_class_proportions_in_each_part():
     labels = np.array([0] * 100 + [1] * 900)
-    holdout = stratified_split(labels, 0.2, seed=0)
-    assert (holdout & (labels == 0)).sum() == 20 and (holdout & (labels == 1)).sum() == 180
+    part = stratified_split(labels, 0.1, 0.2, seed=0)
+    for code, share in ((TUNE, 0.1), (TEST, 0.2), (TRAIN, 0.7)):
+        assert ((part == code) & (labels == 0)).sum() == 100 * share
+        assert ((part == code) & (labels == 1)).sum() == 900 * share
 
 
-def test_stratified_split_keeps_one_of_each_class_on_each_side():
-    holdout = stratified_split(np.array([0, 0, 1, 1, 1, 1, 1, 1, 1, 1]), 0.1, seed=0)
-    assert holdout[:2].sum() == 1 and 1 <= holdout[2:].sum() <= 7
+def test_stratified_split_gives_each_part_both_classes_when_it_can():
+    part = stratified_split(np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1]), 0.05, 0.05, seed=0)
+    assert sorted(part[:3]) == [TRAIN, TUNE, TEST] and {TRAIN, TUNE, TEST} <= set(part[3:])
+    assert set(stratified_split(np.array([0, 0, 1, 1, 1]), 0.4, 0.4, seed=0)[:2]) <= {TRAIN, TUNE, TEST}
 
 
 def test_split_is_seeded(tmp_path):
     labels = np.array([0] * 30 + [1] * 70)
-    assert np.array_equal(stratified_split(labels, 0.2, 5), stratified_split(labels, 0.2, 5))
-    assert not np.array_equal(stratified_split(labels, 0.2, 5), stratified_split(labels, 0.2, 6))
+    assert np.array_equal(stratified_split(labels, 0.1, 0.1, 5), stratified_split(labels, 0.1, 0.1, 5))
+    assert not np.array_equal(stratified_split(labels, 0.1, 0.1, 5), stratified_split(labels, 0.1, 0.1, 6))
     # And through the stage's own output.
     raw = make_raw(tmp_path / "raw", LABELS)
     splits = []
     for seed, out in ((1, "a"), (1, "b"), (2, "c")):
-        build_index(raw, tmp_path / out, 0.25, seed)
-        splits.append([r["split"] for r in read_csv(tmp_path / out / "train_img.csv")])
+        build_index(raw, tmp_path / out, 0.25, 0.25, seed)
+        splits.append([r["part"] for r in read_csv(tmp_path / out / "train_img.csv")])
+    assert set(splits[0]) == set(PARTS)
     assert splits[0] == splits[1] != splits[2]
 
 
@@ -237,12 +245,13 @@ def test_space_for_the_arrays_is_reserved_before_decoding(tmp_path, previous_pre
 
 def test_index_stage_prints_the_summary_and_fails_with_one_line(tmp_path, run_stage):
     make_raw(tmp_path / "data" / "raw", LABELS, val_numbers=(1, 2, 4))
-    write_params(tmp_path, **{"split.val_fraction": 0.25, "split.seed": 0})
+    write_params(tmp_path, **{"split.tune_fraction": 0.25, "split.test_fraction": 0.25, "split.seed": 0})
     done = run_stage("index", tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "train    class 0:      2  class 1:      7",
-        "holdout  class 0:      1  class 1:      2",
+        "train         6 images, class 0:      1",
+        "tune          3 images, class 0:      1",
+        "test          3 images, class 0:      1",
         "val_img       3 images (unlabelled)",
         "warning: missing numbers in val_img: 1 (first: [3]); label_val.txt follows numeric order"]
     before = {p.name: p.read_bytes() for p in (tmp_path / "data" / "prepared").iterdir()}
@@ -260,9 +269,9 @@ def test_the_shared_sample_of_real_faces(tmp_path):
     unzipped = extract_archive(SHARED_SAMPLE, tmp_path / "raw")
     assert unzipped == {"archive": str(SHARED_SAMPLE), "root": "ml_exercise_faces/", "train_images": 2500,
                         "val_images": 500, "class_0": 264, "class_1": 2236}
-    summary = build_index(tmp_path / "raw", tmp_path / "prepared", 0.2, 42)
-    assert summary["train"]["class_0"] + summary["holdout"]["class_0"] == 264
-    assert summary["holdout"] == {"class_0": 53, "class_1": 447}
+    summary = build_index(tmp_path / "raw", tmp_path / "prepared", 0.1, 0.1, 42)
+    assert summary["parts"] == {"train": {"n": 2000, "class_0": 212}, "tune": {"n": 250, "class_0": 26},
+                                "test": {"n": 250, "class_0": 26}}
     assert summary["val_img"] == 500 and summary["resized"] == 0 and summary["val_img_missing_count"] == 0
     assert np.load(tmp_path / "prepared" / "train_img.npy", mmap_mode="r").shape == (2500, 64, 64, 3)
     assert np.load(tmp_path / "prepared" / "val_img.npy", mmap_mode="r").shape == (500, 64, 64, 3)

@@ -29,13 +29,13 @@ def test_short_training_learns_an_easy_task(tmp_path):
     model, info = load_model(tmp_path / "toy.pt", expect_variant="toy")
     history = info["history"]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
-    assert summary["best_holdout_hter"] < 0.15
+    assert summary["best_tune_hter"] < 0.15
     assert summary["weights_used"] == "random"
     assert info["config"]["weights_used"] == "random"
     metrics = json.loads((tmp_path / "log_toy" / "metrics.json").read_text())
-    assert {"train_loss", "holdout_loss", "holdout_hter", "best_epoch"} <= set(metrics)
+    assert {"train_loss", "tune_loss", "tune_hter", "best_epoch"} <= set(metrics)
     assert metrics["weights_used"] == "random"
-    assert (tmp_path / "log_toy" / "plots" / "metrics" / "holdout_hter.tsv").exists()
+    assert (tmp_path / "log_toy" / "plots" / "metrics" / "tune_hter.tsv").exists()
     assert not (tmp_path / "resume" / "toy.pt").exists(), "the resume checkpoint is removed when done"
 
 
@@ -57,9 +57,9 @@ def test_weighted_loss_records_its_pos_weight(tmp_path):
 
 
 def test_early_stopping_after_patience_epochs_without_improvement(tmp_path, monkeypatch):
-    # Held-out HTER never improves after epoch 1: with patience 2, epochs 2-3 run, then it stops.
-    fixed = {"holdout_loss": 0.5, "holdout_hter": 0.2, "holdout_hter_at_0_5": 0.2}
-    monkeypatch.setattr(training, "holdout_metrics", lambda *a, **k: dict(fixed))
+    # Tune HTER never improves after epoch 1: with patience 2, epochs 2-3 run, then it stops.
+    fixed = {"tune_loss": 0.5, "tune_hter": 0.2, "tune_hter_at_0_5": 0.2}
+    monkeypatch.setattr(training, "tune_metrics", lambda *a, **k: dict(fixed))
     summary = run(tmp_path, toy_config(epochs=10, patience=2), toy_set(n=64))
     assert summary["epochs_run"] == 3 and summary["stopped_early"] and summary["best_epoch"] == 1
 
@@ -116,3 +116,13 @@ def test_a_resume_checkpoint_of_other_params_is_ignored(tmp_path, monkeypatch):
     assert summary["epochs_run"] == 2
     _, info = load_model(tmp_path / "toy.pt")
     assert info["config"]["lr"] == 0.001 and len(info["history"]) == 2
+
+
+def test_without_a_tune_part_it_trains_the_given_epochs_and_keeps_the_last(tmp_path):
+    """A refit: every labelled row trains, no early stopping can happen, the final weights are saved."""
+    data = toy_set(n=64)
+    everything = type(data)(data.images, data.labels, np.zeros_like(data.part))
+    summary = run(tmp_path, toy_config(epochs=3, patience=1), everything)
+    assert summary["epochs_run"] == 3 and summary["best_epoch"] == 3 and summary["best_tune_hter"] is None
+    _, info = load_model(tmp_path / "toy.pt")
+    assert all("tune_hter" not in row for row in info["history"])

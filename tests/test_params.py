@@ -6,11 +6,11 @@ import pytest
 import yaml
 
 from facecls.data.archive import archive_setting
-from facecls.data.index import split_settings
+from facecls.data.split import split_settings
 from facecls.device import device_setting
 from facecls.errors import FaceclsError
+from facecls.evaluation.choice import predict_variant
 from facecls.evaluation.evaluate import evaluate_settings
-from facecls.evaluation.summary import predict_variant
 from facecls.models.architectures import ARCHITECTURES
 from facecls.params import load_params
 from facecls.training.config import variant_config
@@ -79,9 +79,14 @@ def test_a_bad_value_set_in_a_variant_names_the_variant_key():
 
 
 @pytest.mark.parametrize("value", [0, 1, -0.1, 1.5, "0.2", float("nan"), None])
-def test_val_fraction_must_lie_strictly_between_0_and_1(value):
-    message = refusal(**{"split.val_fraction": value})
-    assert message.startswith("params.yaml: split.val_fraction must be a number in (0, 1), got ")
+def test_split_fractions_must_lie_strictly_between_0_and_1(value):
+    for key in ("split.tune_fraction", "split.test_fraction"):
+        assert refusal(**{key: value}).startswith(f"params.yaml: {key} must be a number in (0, 1), got ")
+
+
+def test_split_fractions_must_leave_rows_to_train_on():
+    assert refusal(**{"split.tune_fraction": 0.5, "split.test_fraction": 0.5}).startswith(
+        "params.yaml: split.tune_fraction + split.test_fraction must be below 1")
 
 
 def test_an_infinite_learning_rate_is_refused():
@@ -101,7 +106,7 @@ def test_a_missing_key_is_named():
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("split:\n  val_fraction: 0.2\n seed: 1\n", "not valid YAML (line 3, column 2: expected <block end>, "
+    ("split:\n  tune_fraction: 0.2\n seed: 1\n", "not valid YAML (line 3, column 2: expected <block end>, "
                                                 "but found '<block mapping start>')"),
     ("split: [0.2\n", "not valid YAML (line 2, column 1: expected ',' or ']', but got '<stream end>')"),
     ("- just\n- a list\n", "expected a mapping of sections"),

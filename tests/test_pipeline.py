@@ -1,18 +1,26 @@
 """End to end: `dvc repro` of the real dvc.yaml on tiny configurations in temporary copies."""
 
+import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import torchvision
 import yaml
 
+from facecls.data.split import PARTS
 from facecls.evaluation.rates import hter
 from tests.repo_copy import TWO_VARIANTS, dvc, dvc_env, make_tiny_repo
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+STAGES_AFTER_INDEX = [("train", "simplecnn"), ("train", "simplecnn_weighted"), ("evaluate", "simplecnn"),
+                      ("evaluate", "simplecnn_weighted"), ("ensemble", "simplecnn", "simplecnn_weighted"),
+                      ("compare",), ("predict",)]
 
 
 def declared_outputs(repo: Path) -> list[Path]:
@@ -20,40 +28,140 @@ def declared_outputs(repo: Path) -> list[Path]:
     return [repo / out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
 
 
+def set_params(repo: Path, change) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    change(params)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def weights_of(repo: Path, name: str) -> dict:
+    return torch.load(repo / "models" / f"{name}.pt", weights_only=True)["state_dict"]
+
+
+def same_tensors(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_repro_writes_every_declared_output_and_a_second_repro_does_nothing(tmp_path):
     repo = make_tiny_repo(tmp_path, variants=TWO_VARIANTS, epochs=1, n_train=96, n_val=21)
     dvc(repo, "repro")
-    outputs = declared_outputs(repo)
-    assert len(outputs) >= 2 + 2 * 8 + 3
-    missing = [str(p.relative_to(repo)) for p in outputs if not p.exists()]
+    missing = [str(p.relative_to(repo)) for p in declared_outputs(repo) if not p.exists()]
     assert not missing
 
     labels = (repo / "results" / "label_val.txt").read_text().splitlines()
     assert len(labels) == 21 and set(labels) <= {"0", "1"}
     summary = (repo / "results" / "summary.md").read_text()
-    assert "simplecnn_weighted" in summary and "Best variant" in summary
+    assert "simplecnn_weighted" in summary and "Chosen: **" in summary and "95 % bootstrap intervals" in summary
 
-    metrics = json.loads(dvc(repo, "metrics", "show", "--json"))
-    files = next(iter(metrics.values()))["data"]
-    for variant in TWO_VARIANTS:
-        shown = files[f"results/metrics/{variant}.json"]["data"]
-        assert {"hter", "recall_0", "recall_1", "threshold", "auc", "hter_at_0_5", "weights"} <= set(shown)
+    # DVC compares a few figures per variant, the chosen one and its HTER; diagnostics are not metrics.
+    shown = json.loads(dvc(repo, "metrics", "show", "--json"))
+    files = next(iter(shown.values()))["data"]
+    assert list(files) == ["results/summary.json"]
+    figures = files["results/summary.json"]["data"]
+    assert figures["chosen"] in [*TWO_VARIANTS, "ensemble"]
+    for name in [*TWO_VARIANTS, "ensemble"]:
+        assert set(figures[name]) == {"hter", "hter_ci95", "recall_0", "recall_1", "auc"}
+    metrics = json.loads((repo / "results" / "metrics" / "simplecnn.json").read_text())
+    assert {"hter", "hter_ci95", "recall_0", "recall_1", "auc", "threshold", "hter_at_0_5", "weights", "tune_hter",
+            "n_train", "n_tune", "n_test", "n_test_class_0", "torch", "threads", "device"} <= set(metrics)
 
-    again = dvc(repo, "repro")
-    assert "Data and pipelines are up to date" in again
+    assert "Data and pipelines are up to date" in dvc(repo, "repro")
     assert "changed" not in dvc(repo, "status")
-    dvc(repo, "plots", "show", "-o", str(tmp_path / "plots"))
-    assert (tmp_path / "plots" / "index.html").exists()
+    plots = json.loads(dvc(repo, "plots", "show", "--json"))["data"]
+    roc = plots["ROC on the test part, every variant"][0]["content"]["data"]["values"]
+    assert {row["filename"].split("/")[0] for row in roc} == {*TWO_VARIANTS, "ensemble"}, "one panel, every variant"
+    assert any(name.endswith("summary.png") for name in plots)
 
-
-def test_changing_one_variant_reruns_only_its_stages(tmp_path):
-    repo = make_tiny_repo(tmp_path, variants=TWO_VARIANTS, epochs=1, n_train=64, n_val=8)
-    dvc(repo, "repro")
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["variants"]["simplecnn"]["lr"] = 0.0005
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    set_params(repo, lambda p: p["variants"]["simplecnn"].update(lr=0.0005))
     status = dvc(repo, "status")
     assert "train@simplecnn:" in status and "train@simplecnn_weighted" not in status
+    assert "ensemble:" not in status and "compare:" not in status
+
+
+def test_two_forced_runs_on_one_machine_give_the_same_weights_and_numbers(tmp_path):
+    repo = make_tiny_repo(tmp_path, variants=TWO_VARIANTS, epochs=2, n_train=64, n_val=8)
+    set_params(repo, lambda p: p["train"].update(threads=0))  # the default: every core
+    dvc(repo, "repro")
+    first = {name: weights_of(repo, name) for name in TWO_VARIANTS}
+    first_metrics = {p.name: json.loads(p.read_text()) for p in (repo / "results" / "metrics").iterdir()}
+    dvc(repo, "repro", "--force")
+    for name in TWO_VARIANTS:
+        assert same_tensors(weights_of(repo, name), first[name]), name
+    for path in (repo / "results" / "metrics").iterdir():
+        again, before = json.loads(path.read_text()), first_metrics[path.name]
+        assert {k: v for k, v in again.items() if k != "train_seconds"} == \
+               {k: v for k, v in before.items() if k != "train_seconds"}, path.name
+
+
+def test_no_test_label_reaches_training_early_stopping_threshold_or_choice(tmp_path, run_stage):
+    """Flip every label of the test part after the split: the models, thresholds, tune figures, the
+    chosen variant and label_val.txt stay as they were; only the reported test figures move."""
+    repo = make_tiny_repo(tmp_path, variants=TWO_VARIANTS, epochs=2, n_train=96, n_val=16)
+    dvc(repo, "repro")
+    before = {"models": {n: weights_of(repo, n) for n in TWO_VARIANTS},
+              "metrics": {n: json.loads((repo / "results" / "metrics" / f"{n}.json").read_text())
+                          for n in [*TWO_VARIANTS, "ensemble"]},
+              "chosen": json.loads((repo / "results" / "summary.json").read_text())["chosen"],
+              "labels": (repo / "results" / "label_val.txt").read_text()}
+
+    index = repo / "data" / "prepared" / "train_img.csv"
+    rows = list(csv.DictReader(index.open(newline="")))
+    for row in rows:
+        if row["part"] == PARTS[2]:
+            row["label"] = str(1 - int(row["label"]))
+    with index.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    shutil.rmtree(repo / ".cache", ignore_errors=True)  # no resume checkpoint to lean on
+    for stage, *args in STAGES_AFTER_INDEX:
+        done = run_stage(stage, repo, *args)
+        assert done.returncode == 0, done.stderr
+
+    for name in TWO_VARIANTS:
+        assert same_tensors(weights_of(repo, name), before["models"][name]), name
+    for name, old in before["metrics"].items():
+        new = json.loads((repo / "results" / "metrics" / f"{name}.json").read_text())
+        assert (new["threshold"], new["tune_hter"], new["best_epoch"]) == (old["threshold"], old["tune_hter"],
+                                                                           old["best_epoch"]), name
+        assert new["hter"] != old["hter"], f"{name}: the poisoned test labels must show in the test figures"
+    assert json.loads((repo / "results" / "summary.json").read_text())["chosen"] == before["chosen"]
+    assert (repo / "results" / "label_val.txt").read_text() == before["labels"]
+
+
+def fake_imagenet_file(repo: Path) -> dict:
+    state = torchvision.models.mobilenet_v2(weights=None).state_dict()
+    torch.save(state, repo / "data" / "weights" / "mobilenet_v2-b0353104.pth")
+    return state
+
+
+def test_starting_weights_are_a_tracked_input_in_both_directions(tmp_path):
+    variants = {"simplecnn": {"arch": "simplecnn"},
+                "mobilenet": {"arch": "mobilenetv2", "mode": "head", "weights": "imagenet",
+                              "weights_fallback": "random"}}
+    repo = make_tiny_repo(tmp_path, variants=variants, epochs=1, n_train=48, n_val=8)
+    targets = ["train@simplecnn", "train@mobilenet"]
+    record = repo / "models" / "pretrained" / "mobilenet.json"
+
+    dvc(repo, "repro", *targets)  # offline, no file: a loud fallback to random initialisation
+    assert json.loads(record.read_text())["weights"] == "random (imagenet unavailable)"
+    fallen_back = weights_of(repo, "mobilenet")
+
+    imagenet = fake_imagenet_file(repo)
+    assert "changed deps" in dvc(repo, "status", "weights")
+    rerun = dvc(repo, "repro", *targets)
+    assert "Running stage 'train@mobilenet'" in rerun and "Running stage 'train@simplecnn'" not in rerun
+    assert json.loads(record.read_text())["weights"] == "imagenet"
+    started_from = weights_of(repo, "mobilenet")
+    frozen = "backbone.features.0.0.weight"  # head mode: the backbone keeps the file's weights
+    assert torch.equal(started_from[frozen], imagenet["features.0.0.weight"])
+
+    (repo / "data" / "weights" / "mobilenet_v2-b0353104.pth").unlink()
+    rerun = dvc(repo, "repro", *targets)
+    assert "train@mobilenet" in rerun and "Running stage 'train@simplecnn'" not in rerun
+    assert json.loads(record.read_text())["weights"] == "random (imagenet unavailable)"
+    assert same_tensors(weights_of(repo, "mobilenet"), fallen_back), "the same inputs give the same model"
+    assert not torch.equal(weights_of(repo, "mobilenet")[frozen], started_from[frozen])
 
 
 @pytest.mark.skipif(not (SHARED / "faces-sample.zip").exists(), reason="../shared/data/faces-sample.zip is absent")
@@ -61,10 +169,12 @@ def test_faces_sample_label_file_scores_well_against_the_truth(tmp_path):
     weighted = TWO_VARIANTS["simplecnn_weighted"]
     repo = make_tiny_repo(tmp_path, variants={"simplecnn_weighted": weighted,
                                               "simplecnn_weighted_seed1": {**weighted, "seed": 1}}, epochs=2)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["data"]["archive"] = str(SHARED / "faces-sample.zip")
-    params["train"]["batch_size"] = 64
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def on_faces_sample(params):
+        params["data"]["archive"] = str(SHARED / "faces-sample.zip")
+        params["train"]["batch_size"] = 64
+
+    set_params(repo, on_faces_sample)
     dvc(repo, "repro", timeout=900)
     predicted = np.array([int(v) for v in (repo / "results" / "label_val.txt").read_text().split()])
     truth = np.array([int(v) for v in (SHARED / "faces-sample-val-truth.txt").read_text().split()])
@@ -78,3 +188,4 @@ def test_faces_sample_label_file_scores_well_against_the_truth(tmp_path):
     assert f"HTER {hter(truth, predicted):.4f}" in lines[0]
     rows = [line for line in lines if line.startswith("| simplecnn_weighted") or line.startswith("| ensemble")]
     assert len(rows) == 3 and sum("(chosen)" in line for line in rows) == 1
+    assert lines[-1].startswith("The truth HTER falls inside the test interval for ")

@@ -3,7 +3,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from facecls.evaluation.plots import plot_confident_errors, plot_confusion, plot_roc, plot_training_curves
+from facecls.evaluation.plots import (
+    plot_confident_errors,
+    plot_confusion,
+    plot_intervals,
+    plot_roc,
+    plot_training_curves,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -19,8 +25,8 @@ def assert_valid_png(path, written):
 
 
 def history(epochs):
-    return [{"epoch": epoch, "train_loss": 1 / epoch, "holdout_loss": 1 / epoch + 0.1,
-             "holdout_hter": 0.3 / epoch + 0.01 * epoch} for epoch in range(1, epochs + 1)]
+    return [{"epoch": epoch, "train_loss": 1 / epoch, "tune_loss": 1 / epoch + 0.1,
+             "tune_hter": 0.3 / epoch + 0.01 * epoch} for epoch in range(1, epochs + 1)]
 
 
 @pytest.mark.parametrize("epochs", [1, 12])
@@ -45,15 +51,15 @@ def legend_texts(monkeypatch, rows, path) -> list[str]:
 
 
 def test_training_curves_show_the_hter_at_0_5_beside_the_flattering_best_threshold(tmp_path, monkeypatch):
-    rows = [{**row, "holdout_hter_at_0_5": row["holdout_hter"] + 0.05} for row in history(5)]
+    rows = [{**row, "tune_hter_at_0_5": row["tune_hter"] + 0.05} for row in history(5)]
     texts = legend_texts(monkeypatch, rows, tmp_path / "with.png")
-    assert "held-out HTER, best threshold" in texts and "held-out HTER at 0.5" in texts
-    assert "held-out HTER at 0.5" not in legend_texts(monkeypatch, history(5), tmp_path / "without.png")
+    assert "tune HTER, best threshold" in texts and "tune HTER at 0.5" in texts
+    assert "tune HTER at 0.5" not in legend_texts(monkeypatch, history(5), tmp_path / "without.png")
 
 
 def test_training_curves_reject_missing_keys(tmp_path):
-    with pytest.raises(ValueError, match="holdout_hter"):
-        plot_training_curves([{"epoch": 1, "train_loss": 1.0, "holdout_loss": 1.0}],
+    with pytest.raises(ValueError, match="tune_hter"):
+        plot_training_curves([{"epoch": 1, "train_loss": 1.0, "tune_loss": 1.0}],
                              tmp_path / "c.png", "t")
 
 
@@ -106,3 +112,12 @@ def test_replaces_an_existing_file(tmp_path):
     path = tmp_path / "confusion.png"
     path.write_bytes(b"old")
     assert_valid_png(path, plot_confusion([[1, 0], [0, 1]], path, "confusion"))
+
+
+def test_forest_plot_of_intervals(tmp_path):
+    rows = [{"name": "a", "value": 0.1, "low": 0.05, "high": 0.16, "marked": True},
+            {"name": "b", "value": 0.3, "low": 0.2, "high": 0.41, "marked": False}]
+    path = tmp_path / "summary.png"
+    assert_valid_png(path, plot_intervals(rows, path, "test HTER", "HTER"))
+    with pytest.raises(ValueError, match="no rows"):
+        plot_intervals([], path, "t", "x")

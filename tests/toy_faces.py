@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from facecls.data.prepared import LabelledSet
+from facecls.data.split import stratified_split
+from facecls.models.pretrained import RANDOM_START
 
 
 def toy_images(labels: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -22,9 +24,7 @@ def toy_set(n: int = 240, seed: int = 0, class_0: float = 0.25) -> LabelledSet:
     rng = np.random.default_rng(seed)
     labels = (rng.random(n) >= class_0).astype(np.uint8)
     labels[:4], labels[4:8] = 0, 1
-    holdout = np.zeros(n, dtype=bool)
-    holdout[rng.permutation(n)[: n // 4]] = True
-    return LabelledSet(toy_images(labels, seed), labels, holdout)
+    return LabelledSet(toy_images(labels, seed), labels, stratified_split(labels, 0.2, 0.2, seed))
 
 
 def toy_config(**overrides) -> dict:
@@ -33,7 +33,7 @@ def toy_config(**overrides) -> dict:
         "weighted": False, "pos_weight": None, "lr_factor": 1.0, "stem_stride": 1, "epochs": 3,
         "batch_size": 16, "lr": 0.003, "optimizer": "adamw", "weight_decay": 0.0, "schedule": "onecycle",
         "label_smoothing": 0.0, "patience": 5, "seed": 0, "device": "cpu", "threads": 1, "nproc": 1,
-        "augment": {"flip": True, "shift": 0.0, "scale": 0.0, "color": 0.0},
+        "augment": {"flip": True, "shift": 0.0, "scale": 0.0, "color": 0.0}, "start": RANDOM_START,
     }
     config.update(overrides)
     return config

@@ -19,33 +19,12 @@ from tqdm import tqdm
 from facecls.atomic import atomic_dir
 from facecls.data.images import SIZE, decode_image, list_numbered_images
 from facecls.data.labels import read_labels
+from facecls.data.split import PARTS, part_counts, stratified_split
 from facecls.errors import FaceclsError, one_line
-from facecls.params import check, get, is_int, is_number
 
 CHUNK = 1024
 # Below this many images a process pool costs more than it saves.
 PARALLEL_FROM = 4096
-
-
-def split_settings(params: dict, source: str = "params.yaml") -> tuple[float, int]:
-    """(split.val_fraction, split.seed), checked."""
-    fraction, seed = get(params, "split.val_fraction", source), get(params, "split.seed", source)
-    check(is_number(fraction) and 0 < fraction < 1, source, "split.val_fraction", "a number in (0, 1)", fraction)
-    check(is_int(seed), source, "split.seed", "an integer", seed)
-    return fraction, seed
-
-
-def stratified_split(labels: np.ndarray, holdout_fraction: float, seed: int) -> np.ndarray:
-    """A boolean mask of the held-out images: the same fraction of each class."""
-    rng = np.random.default_rng(seed)
-    holdout = np.zeros(len(labels), dtype=bool)
-    for cls in (0, 1):
-        members = np.flatnonzero(labels == cls)
-        n_out = int(round(len(members) * holdout_fraction))
-        if len(members) >= 2:
-            n_out = min(max(n_out, 1), len(members) - 1)
-        holdout[rng.permutation(members)[:n_out]] = True
-    return holdout
 
 
 def _decode_chunk(paths: list[str], array_path: str, start: int) -> int:
@@ -129,7 +108,7 @@ def _write_csv(path: Path, header: list[str], rows) -> None:
         writer.writerows(rows)
 
 
-def build_index(raw_dir: str | Path, out_dir: str | Path, holdout_fraction: float, seed: int,
+def build_index(raw_dir: str | Path, out_dir: str | Path, tune_fraction: float, test_fraction: float, seed: int,
                 workers: int | None = None) -> dict:
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     label_path = raw_dir / "label_train.txt"
@@ -137,19 +116,18 @@ def build_index(raw_dir: str | Path, out_dir: str | Path, holdout_fraction: floa
     train, _ = list_numbered_images(raw_dir / "train_img")
     val, val_gaps = list_numbered_images(raw_dir / "val_img")
     train_labels = _label_of_each(train, labels, label_path)
-    holdout = stratified_split(train_labels, holdout_fraction, seed)
+    part = stratified_split(train_labels, tune_fraction, test_fraction, seed)
     try:
         with atomic_dir(out_dir) as tmp:
             resized = decode_to_array([p for _, p in train], tmp / "train_img.npy", "index train_img", workers)
             resized += decode_to_array([p for _, p in val], tmp / "val_img.npy", "index val_img", workers)
-            _write_csv(tmp / "train_img.csv", ["row", "file", "number", "label", "split"],
-                       ((i, p.name, n, int(y), "holdout" if h else "train")
-                        for i, ((n, p), y, h) in enumerate(zip(train, train_labels, holdout))))
+            _write_csv(tmp / "train_img.csv", ["row", "file", "number", "label", "part"],
+                       ((i, p.name, n, int(y), PARTS[k])
+                        for i, ((n, p), y, k) in enumerate(zip(train, train_labels, part))))
             _write_csv(tmp / "val_img.csv", ["row", "file", "number"],
                        ((i, p.name, n) for i, (n, p) in enumerate(val)))
             summary = {
-                "train": {f"class_{c}": int(((train_labels == c) & ~holdout).sum()) for c in (0, 1)},
-                "holdout": {f"class_{c}": int(((train_labels == c) & holdout).sum()) for c in (0, 1)},
+                "parts": part_counts(train_labels, part),
                 "val_img": len(val),
                 "val_img_missing_numbers": val_gaps[:20],
                 "val_img_missing_count": len(val_gaps),
@@ -163,8 +141,7 @@ def build_index(raw_dir: str | Path, out_dir: str | Path, holdout_fraction: floa
 
 
 def format_summary(summary: dict) -> str:
-    lines = [f"{part:8s} class 0: {summary[part]['class_0']:6d}  class 1: {summary[part]['class_1']:6d}"
-             for part in ("train", "holdout")]
+    lines = [f"{name:8s} {c['n']:6d} images, class 0: {c['class_0']:6d}" for name, c in summary["parts"].items()]
     lines.append(f"val_img  {summary['val_img']:6d} images (unlabelled)")
     if summary["resized"]:
         lines.append(f"resized to 64x64: {summary['resized']} images")

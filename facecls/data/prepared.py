@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facecls.data.split import PARTS, TEST, TRAIN, TUNE
 from facecls.errors import FaceclsError
 
 
@@ -15,15 +16,19 @@ from facecls.errors import FaceclsError
 class LabelledSet:
     images: np.ndarray  # N x 64 x 64 x 3 uint8, memory-mapped
     labels: np.ndarray  # N uint8, 0 = accessory, 1 = none
-    holdout: np.ndarray  # N bool, True for the held-out part
+    part: np.ndarray  # N uint8, each row's part: an index into facecls.data.split.PARTS
 
     @property
     def train_rows(self) -> np.ndarray:
-        return np.flatnonzero(~self.holdout)
+        return np.flatnonzero(self.part == TRAIN)
 
     @property
-    def holdout_rows(self) -> np.ndarray:
-        return np.flatnonzero(self.holdout)
+    def tune_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.part == TUNE)
+
+    @property
+    def test_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.part == TEST)
 
 
 @dataclass
@@ -56,8 +61,12 @@ def load_labelled(prepared: str | Path) -> LabelledSet:
     prepared = Path(prepared)
     rows = _read_csv(prepared / "train_img.csv")
     labels = np.array([int(r["label"]) for r in rows], dtype=np.uint8)
-    holdout = np.array([r["split"] == "holdout" for r in rows], dtype=bool)
-    return LabelledSet(_load_images(prepared / "train_img.npy", len(rows)), labels, holdout)
+    try:
+        part = np.array([PARTS.index(r["part"]) for r in rows], dtype=np.uint8)
+    except (KeyError, ValueError):
+        raise FaceclsError(f"{prepared / 'train_img.csv'}: no train/tune/test part column "
+                           "(written by an older index stage: run `dvc repro index`)") from None
+    return LabelledSet(_load_images(prepared / "train_img.npy", len(rows)), labels, part)
 
 
 def load_unlabelled(prepared: str | Path) -> UnlabelledSet:

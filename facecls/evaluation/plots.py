@@ -40,40 +40,40 @@ def _save(fig, path) -> Path:
 
 
 def plot_training_curves(history: list[dict], path, title: str) -> Path:
-    """Losses per epoch (left) and held-out HTER per epoch with the best epoch marked (right).
+    """Losses per epoch (left) and tune HTER per epoch with the best epoch marked (right).
 
     ``history`` has one dict per epoch with ``epoch``, ``train_loss``,
-    ``holdout_loss``, ``holdout_hter`` (at that epoch's HTER-optimal threshold,
-    what early stopping compares) and optionally ``holdout_hter_at_0_5``
-    (drawn beside the HTER: the optimal threshold flatters a small held-out part).
+    ``tune_loss``, ``tune_hter`` (at that epoch's HTER-optimal threshold,
+    what early stopping compares) and optionally ``tune_hter_at_0_5``
+    (drawn beside the HTER: the optimal threshold flatters a small tune part).
     """
     if not history:
         raise ValueError("history is empty: no epochs to plot")
-    for key in ("epoch", "train_loss", "holdout_loss", "holdout_hter"):
+    for key in ("epoch", "train_loss", "tune_loss", "tune_hter"):
         if any(key not in row for row in history):
             raise ValueError(f"every history row needs {key!r}")
     column = {key: np.array([row[key] for row in history], dtype=float)
-              for key in ("epoch", "train_loss", "holdout_loss", "holdout_hter")}
+              for key in ("epoch", "train_loss", "tune_loss", "tune_hter")}
     epochs = column["epoch"]
     marker = "o" if len(history) <= 40 else None
 
     with plt.rc_context(STYLE):
         fig, (loss_ax, hter_ax) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
         loss_ax.plot(epochs, column["train_loss"], marker=marker, label="training loss")
-        loss_ax.plot(epochs, column["holdout_loss"], marker=marker, label="held-out loss")
+        loss_ax.plot(epochs, column["tune_loss"], marker=marker, label="tune loss")
         loss_ax.set(title="Loss", xlabel="epoch", ylabel="loss")
         loss_ax.legend(loc="best")
 
-        hters = column["holdout_hter"]
+        hters = column["tune_hter"]
         best = int(np.nanargmin(hters))
-        hter_ax.plot(epochs, hters, marker=marker, color="tab:red", label="held-out HTER, best threshold")
-        if all("holdout_hter_at_0_5" in row for row in history):
-            hter_ax.plot(epochs, [row["holdout_hter_at_0_5"] for row in history], marker=marker, color="0.5",
-                         linestyle="--", label="held-out HTER at 0.5")
+        hter_ax.plot(epochs, hters, marker=marker, color="tab:red", label="tune HTER, best threshold")
+        if all("tune_hter_at_0_5" in row for row in history):
+            hter_ax.plot(epochs, [row["tune_hter_at_0_5"] for row in history], marker=marker, color="0.5",
+                         linestyle="--", label="tune HTER at 0.5")
         hter_ax.scatter([epochs[best]], [hters[best]], s=160, facecolors="none",
                         edgecolors="black", linewidths=2, zorder=3,
                         label=f"best: epoch {epochs[best]:g}, HTER {hters[best]:.4f}")
-        hter_ax.set(title="Held-out HTER (lower is better)", xlabel="epoch", ylabel="HTER")
+        hter_ax.set(title="Tune HTER (lower is better)", xlabel="epoch", ylabel="HTER")
         hter_ax.legend(loc="best")
         for ax in (loss_ax, hter_ax):
             ax.xaxis.get_major_locator().set_params(integer=True)
@@ -180,4 +180,27 @@ def plot_confident_errors(images, y_true, scores, threshold: float, path, title:
                          fontsize=11, color="tab:red")
         fig.suptitle(f"{title}\n{shown.size} of {n_wrong:,} errors, most confident first "
                      f"(score = P(label 1), threshold {threshold:.3f})", fontsize=12)
+    return _save(fig, path)
+
+
+def plot_intervals(rows: list[dict], path, title: str, xlabel: str) -> Path:
+    """A forest plot: one line per row ``{"name", "value", "low", "high", "marked"}``, top to
+    bottom in the given order; the marked row in red, its interval shaded across the plot so
+    the rows whose intervals reach into it (within noise of it) show at a glance."""
+    if not rows:
+        raise ValueError("no rows to plot")
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(rows)), layout="constrained")
+        for y, row in enumerate(rows):
+            colour = "tab:red" if row["marked"] else "tab:blue"
+            ax.errorbar(row["value"], y, xerr=[[row["value"] - row["low"]], [row["high"] - row["value"]]],
+                        fmt="D" if row["marked"] else "o", color=colour, capsize=4, markersize=7)
+            ax.annotate(f"{row['value']:.3f}", (row["high"], y), xytext=(6, 0), textcoords="offset points",
+                        va="center", fontsize=9, color=colour)
+            if row["marked"]:
+                ax.axvspan(row["low"], row["high"], color="tab:red", alpha=0.08, zorder=0)
+        ax.set_yticks(range(len(rows)), [f"{r['name']} (chosen)" if r["marked"] else r["name"] for r in rows])
+        ax.invert_yaxis()
+        ax.set(title=title, xlabel=xlabel)
+        ax.set_xlim(left=0, right=max(r["high"] for r in rows) * 1.15 + 0.01)
     return _save(fig, path)

@@ -157,3 +157,21 @@ def most_confident_errors(y_true, scores, threshold: float, k: int) -> np.ndarra
     wrong = np.flatnonzero(labels_at(values, threshold) != labels)
     # Stable sort keeps sample order among equally confident errors.
     return wrong[np.argsort(-np.abs(values[wrong] - threshold), kind="stable")][:k]
+
+
+def hter_interval(y_true, y_pred, *, level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> list[float]:
+    """[low, high]: the percentile interval of HTER over ``n_boot`` stratified bootstrap resamples.
+
+    Stratified: each resample redraws, with replacement, as many faces of each class as the
+    class holds, so both recalls stay defined. A class's error count in such a resample is
+    Binomial(n_class, errors / n_class); drawing those counts is the same bootstrap, without
+    materialising the resampled faces.
+    """
+    counts = confusion(y_true, y_pred)
+    sizes = counts.sum(axis=1)
+    error_rates = np.array([counts[0, 1], counts[1, 0]]) / sizes
+    rng = np.random.default_rng(seed)
+    draws = rng.binomial(sizes[:, None], error_rates[:, None], size=(2, n_boot)) / sizes[:, None]
+    hters = draws.mean(axis=0)
+    tail = (1 - level) / 2
+    return [float(np.quantile(hters, tail)), float(np.quantile(hters, 1 - tail))]

@@ -26,9 +26,9 @@ MODEL_FORMAT = "facecls-model-1"
 REQUIRED_CONFIG = ("arch", "mode")
 
 
-def model_file(variant: str) -> str:
+def model_file(variant: str, models_dir: str | os.PathLike[str] = "models") -> Path:
     """Where the model file of a scored name (a variant, or the ensemble) lives."""
-    return f"models/{variant}.pt"
+    return Path(models_dir) / f"{variant}.pt"
 
 
 def load_torch_file(path: Path) -> Any:
@@ -152,7 +152,7 @@ def load_model(
     return model, {key: value for key, value in record.items() if key != "state_dict"}
 
 
-def load_ensemble(members: list[str]) -> tuple[EnsembleModel, dict]:
+def load_ensemble(members: list[str], models_dir: str | os.PathLike[str] = "models") -> tuple[EnsembleModel, dict]:
     """Load the members' model files; return (ensemble in eval mode, info shaped like load_model's).
 
     ``info`` holds the ``config`` to save (arch ``ensemble`` and each member's
@@ -162,7 +162,7 @@ def load_ensemble(members: list[str]) -> tuple[EnsembleModel, dict]:
     """
     models, specs, seconds = [], [], 0.0
     for variant in members:
-        model, info = load_model(model_file(variant), expect_variant=variant)
+        model, info = load_model(model_file(variant, models_dir), expect_variant=variant)
         models.append(model)
         specs.append(member_spec(info["config"]))
         seconds += float((info.get("summary") or {}).get("train_seconds") or 0.0)

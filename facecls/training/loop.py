@@ -1,9 +1,9 @@
-"""Train one variant: epochs over memory-mapped uint8 images, early stopping on held-out
+"""Train one variant: epochs over memory-mapped uint8 images, early stopping on the tune
 HTER, a checkpoint each epoch so a killed run resumes where it stopped.
 
 The steps are plain functions over a ``Run`` (as in torchvision's classification
 reference): ``build`` the model, optimizer and random streams, ``resume`` from a
-checkpoint, ``fit_epoch``, score the held-out part (``holdout_metrics``), ``keep_best``;
+checkpoint, ``fit_epoch``, score the tune part (``tune_metrics``), ``keep_best``;
 ``train_variant`` strings them together. The benchmark times the same steps.
 
 Under torchrun (``train.nproc`` > 1) the same loop runs in every process on its
@@ -86,12 +86,13 @@ def steps_per_epoch(n_rows: int, batch_size: int, world_size: int) -> int:
 
 
 def build(config: dict, data: LabelledSet, world: World = SINGLE, device: torch.device = torch.device("cpu")) -> Run:
-    """The model with its starting weights, the optimizer, the loss weight and the random streams."""
+    """The model with its starting weights (``config["start"]``, the weights stage's record), the
+    optimizer, the loss weight and the random streams."""
     if device.type == "cpu":
         set_cpu_threads(threads_per_process(config["threads"], world.size))
     torch.manual_seed(config["seed"])  # the same initial weights in every process
-    model, weights_used = build_model(config["arch"], mode=config["mode"], weights=config["weights"],
-                                      weights_fallback=config["weights_fallback"], stem_stride=config["stem_stride"])
+    model, weights_used = build_model(config["arch"], mode=config["mode"], start=config["start"],
+                                      stem_stride=config["stem_stride"])
     model.to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(config["optimizer"], parameter_groups(model, config["lr"], config["lr_factor"]),
                                config["weight_decay"])
@@ -175,29 +176,30 @@ def fit_epoch(run: Run, data: LabelledSet, desc: str) -> tuple[float, float]:
     return total_loss / max(seen, 1), seen / (time.perf_counter() - started)
 
 
-def holdout_metrics(run: Run, data: LabelledSet, batch_size: int = 512) -> dict:
-    """Held-out loss and HTER. Each process scores its share of the held-out rows and the
+def tune_metrics(run: Run, data: LabelledSet, batch_size: int = 512) -> dict:
+    """Tune loss and HTER. Each process scores its share of the tune rows and the
     logits are gathered: HTER needs every score, not an average of per-share HTERs."""
     broadcast_buffers(run.model, run.world)  # every process evaluates the model process 0 saves
-    rows = data.holdout_rows
+    rows = data.tune_rows
     share = predict_logits(run.model, data.images[run.world.shard(rows)], run.device, batch_size=batch_size)
     logits = gather_shards(share, len(rows), run.world, run.device)
     labels = data.labels[rows]
     loss = F.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(labels).float())
     scores = sigmoid(logits)
     _, best_hter = hter_optimal_threshold(labels, scores)
-    return {"holdout_loss": float(loss), "holdout_hter": float(best_hter),
-            "holdout_hter_at_0_5": float(hter(labels, labels_at(scores, 0.5)))}
+    return {"tune_loss": float(loss), "tune_hter": float(best_hter),
+            "tune_hter_at_0_5": float(hter(labels, labels_at(scores, 0.5)))}
 
 
 def keep_best(run: Run, row: dict) -> bool:
-    """Remember this epoch's weights if its held-out HTER (then loss) is the best so far.
-    Every process reaches the same decision from the same gathered metrics."""
-    if (row["holdout_hter"], row["holdout_loss"]) >= (run.best["hter"], run.best["loss"]):
+    """Remember this epoch's weights if its tune HTER (then loss) is the best so far. Without a
+    tune part (a refit on every labelled row for a number of epochs chosen before) the last
+    epoch is kept. Every process reaches the same decision from the same gathered metrics."""
+    score = (row["tune_hter"], row["tune_loss"]) if "tune_hter" in row else (None, None)
+    if score[0] is not None and score >= (run.best["hter"], run.best["loss"]):
         return False
     state = {k: v.cpu() for k, v in run.model.state_dict().items()} if run.world.is_main else None
-    run.best = {"hter": row["holdout_hter"], "loss": row["holdout_loss"], "epoch": row["epoch"],
-                "state": copy.deepcopy(state)}
+    run.best = {"hter": score[0], "loss": score[1], "epoch": row["epoch"], "state": copy.deepcopy(state)}
     return True
 
 
@@ -212,8 +214,10 @@ def checkpoint(run: Run, path: Path, fingerprint: str) -> None:
             "torch_rng": [s[0] for s in rng_states], "generator": [s[1] for s in rng_states]})
 
 
-def train_variant(config: dict, data: LabelledSet, model_path: Path, log_dir: Path, resume_path: Path) -> dict:
-    """Train ``config`` (a variant_config) and write the best epoch's model to ``model_path``.
+def train_variant(config: dict, data: LabelledSet, model_path: Path, log_dir: Path | None,
+                  resume_path: Path) -> dict:
+    """Train ``config`` (a variant_config) and write the best epoch's model to ``model_path``;
+    per-epoch figures go to ``log_dir`` through DVCLive (none when None).
 
     Under torchrun with several processes, each trains on its share of every batch;
     process 0 alone writes the model, the DVCLive logs and the resume checkpoint, and prints.
@@ -224,7 +228,7 @@ def train_variant(config: dict, data: LabelledSet, model_path: Path, log_dir: Pa
         if resume(run, resume_path, fingerprint) and world.is_main:
             print(f"resuming {config['variant']} after epoch {len(run.history)} from {resume_path}", file=sys.stderr)
         live = None
-        if world.is_main:
+        if world.is_main and log_dir is not None:
             live = Live(str(log_dir), save_dvc_exp=False, dvcyaml=None, report=None)
             for row in run.history:  # replay the epochs done before a resume, so the curves are whole
                 _log_epoch(live, row)
@@ -241,35 +245,38 @@ def _fit(run: Run, data: LabelledSet, live: Live | None, resume_path: Path, fing
         started = time.perf_counter()
         train_loss, images_per_s = fit_epoch(run, data, desc=f"{config['variant']} epoch {epoch}")
         epoch_seconds = time.perf_counter() - started
-        row = {"epoch": epoch, "train_loss": train_loss, **holdout_metrics(run, data),
+        row = {"epoch": epoch, "train_loss": train_loss, **(tune_metrics(run, data) if data.tune_rows.size else {}),
                "images_per_s": images_per_s, "epoch_seconds": epoch_seconds}
         run.history.append(row)
         improved = keep_best(run, row)
         checkpoint(run, resume_path, fingerprint)
         if live is not None:
             _log_epoch(live, row)
-            print(f"{config['variant']} epoch {epoch}/{config['epochs']}: train loss {train_loss:.4f}, "
-                  f"held-out loss {row['holdout_loss']:.4f}, held-out HTER {row['holdout_hter']:.4f}"
-                  f"{' (best)' if improved else ''}, {images_per_s:.0f} img/s", file=sys.stderr)
+        if run.world.is_main:
+            tune = (f", tune loss {row['tune_loss']:.4f}, tune HTER {row['tune_hter']:.4f}"
+                    f"{' (best)' if improved else ''}") if "tune_hter" in row else ""
+            print(f"{config['variant']} epoch {epoch}/{config['epochs']}: train loss {train_loss:.4f}{tune}, "
+                  f"{images_per_s:.0f} img/s", file=sys.stderr)
     return False
 
 
 def _finish(run: Run, live: Live | None, model_path: Path, resume_path: Path, stopped_early: bool) -> dict:
     """Write the best epoch's model (process 0) and return the run's summary."""
     history = run.history
-    summary = {"best_epoch": run.best["epoch"], "best_holdout_hter": run.best["hter"], "epochs_run": len(history),
+    summary = {"best_epoch": run.best["epoch"], "best_tune_hter": run.best["hter"], "epochs_run": len(history),
                "stopped_early": stopped_early,
                "train_seconds": round(sum(r["epoch_seconds"] for r in history), 2),
                "images_per_s": round(float(np.mean([r["images_per_s"] for r in history])), 1),
                "pos_weight": float(run.pos_weight) if run.pos_weight is not None else None,
                "weights_used": run.weights_used, "device": str(run.device), "processes": run.world.size}
-    if live is None:
+    if not run.world.is_main:
         return summary
     run.model.load_state_dict(run.best["state"])
-    # weights_used too: the stage's own metrics must say when ImageNet weights were not really used.
-    for key in ("best_epoch", "best_holdout_hter", "train_seconds", "images_per_s", "weights_used"):
-        live.summary[key] = summary[key]
-    live.end()
+    if live is not None:
+        # weights_used too: the stage's own log must say when ImageNet weights were not really used.
+        for key in ("best_epoch", "best_tune_hter", "train_seconds", "images_per_s", "weights_used"):
+            live.summary[key] = summary[key]
+        live.end()
     save_model(model_path, run.model.cpu(), {**run.config, "weights_used": run.weights_used},
                history=history, summary=summary)
     resume_path.unlink(missing_ok=True)

@@ -28,7 +28,7 @@ def run_fingerprint(config: dict, data: LabelledSet) -> str:
     """Identifies a training run, so a checkpoint is resumed only by the very same run."""
     h = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
     h.update(data.labels.tobytes())
-    h.update(data.holdout.tobytes())
+    h.update(data.part.tobytes())
     h.update(str(data.images.shape).encode())
     return h.hexdigest()[:16]
 

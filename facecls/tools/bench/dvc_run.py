@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from facecls.data.prepared import LabelledSet
+from facecls.data.split import TEST, TRAIN
 from facecls.tools.bench import MODULE, REPO
 from facecls.tools.bench.measure import Trash, run_checked
 from facecls.training import loop
@@ -24,16 +25,16 @@ from facecls.training import loop
 
 def run_fraction(fraction: float, script: str, args: list[str]) -> None:
     """Run the stage script with each epoch cut to a ``fraction`` of the training rows (random
-    rows over the whole set); the held-out part and everything else stay as they are.
+    rows over the whole set); the tune part and everything else stay as they are.
     Only used in the benchmark's copy of the repo (the ``_fraction`` sub-command)."""
     full_epoch = loop.fit_epoch
 
     def bounded(run: loop.Run, data: LabelledSet, desc: str) -> tuple[float, float]:
         rows = data.train_rows
         keep = np.random.default_rng(0).choice(rows, size=max(1, int(round(len(rows) * fraction))), replace=False)
-        holdout = np.ones_like(data.holdout)
-        holdout[keep] = False
-        return full_epoch(run, LabelledSet(data.images, data.labels, holdout), desc)
+        part = np.where(data.part == TRAIN, TEST, data.part)  # rows left out of this epoch join the test part
+        part[keep] = TRAIN
+        return full_epoch(run, LabelledSet(data.images, data.labels, part), desc)
 
     loop.fit_epoch = bounded
     sys.argv = [script, *args]

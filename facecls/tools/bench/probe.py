@@ -21,8 +21,10 @@ import torch.nn.functional as F
 import yaml
 
 from facecls.data.prepared import LabelledSet, load_labelled, load_unlabelled
+from facecls.data.split import TEST, TRAIN
 from facecls.device import pick_device
 from facecls.models.inference import predict_logits
+from facecls.models.pretrained import RANDOM_START
 from facecls.tools.bench import REPO
 from facecls.tools.bench.measure import TreeSampler, load_avg, status_kb
 from facecls.training.config import variant_config
@@ -45,7 +47,7 @@ def train_config(family: str, batch_size: int | None) -> dict:
         train.update((yaml.safe_load(params_path.read_text()) or {}).get("train") or {})
     name = f"bench-{family}"
     own = {"arch": family, **({"batch_size": batch_size} if batch_size else {})}
-    return variant_config({"train": train, "variants": {name: own}}, name, str(params_path))
+    return {**variant_config({"train": train, "variants": {name: own}}, name, str(params_path)), "start": RANDOM_START}
 
 
 def _sync(device: torch.device) -> None:
@@ -79,9 +81,9 @@ class Sides:
     def subset(self, n_batches: int) -> LabelledSet:
         """``n_batches`` of random rows spread over the whole memory-mapped set, as an epoch reads them."""
         rows = self.data.train_rows
-        holdout = np.ones(len(self.data.labels), dtype=bool)
-        holdout[self.run.rng.choice(rows, size=min(n_batches * self.bs, len(rows)), replace=False)] = False
-        return LabelledSet(self.data.images, self.data.labels, holdout)
+        part = np.full(len(self.data.labels), TEST, dtype=np.uint8)
+        part[self.run.rng.choice(rows, size=min(n_batches * self.bs, len(rows)), replace=False)] = TRAIN
+        return LabelledSet(self.data.images, self.data.labels, part)
 
     def pipeline_train(self, n_batches: int) -> tuple[float, float]:
         part = self.subset(n_batches)
@@ -157,13 +159,13 @@ def _summary(rounds: list[dict], cuda: bool) -> dict:
 
 def _walk_epoch(data: LabelledSet, rng: np.random.Generator, bs: int) -> float:
     """Leave memory as a whole epoch does: every page of the memory map read once (random rows,
-    batch by batch) and the held-out rows copied, as holdout_metrics does. Returns the seconds."""
+    batch by batch) and the tune rows copied, as tune_metrics does. Returns the seconds."""
     started = time.perf_counter()
     order = rng.permutation(data.train_rows)
     for b in range(0, len(order) - bs + 1, bs):
         data.images[np.sort(order[b:b + bs])]
-    held_out = data.images[data.holdout_rows]
-    del held_out
+    tune = data.images[data.tune_rows]
+    del tune
     return time.perf_counter() - started
 
 

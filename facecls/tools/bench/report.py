@@ -77,7 +77,7 @@ def render_markdown(results: dict, command: str) -> str:
         lines += ["", f"`dvc repro` ran in a temporary copy of the repository with `data.archive` set to the "
                   f"generated archive and a single variant `simplecnn` trained for {d['epochs']} epoch(s), each "
                   f"visiting {d['fraction']:.0%} of the training rows (random rows over the whole memory-mapped "
-                  "set; the held-out evaluation is whole); "
+                  "set; the tune part is scored whole each epoch); "
                   "`data/raw` is `cache: false`, `data/prepared` and the model go to the DVC cache."
                   + (f" Training reported {tm.get('images_per_s', 0):,.0f} img/s." if tm.get("images_per_s") else "")]
     lines += ["", "How each figure is taken: `unzip` and `index` run the stage code (`extract_archive`, `build_index`) "

@@ -126,7 +126,7 @@ def _time_index(archive: Path, raw: Path, prepared: Path, logs: Path, workers: i
     decode_before = raw_decode_rate(archive, workers)
     log("index: build_index ...")
     index = _run_code("index", "from facecls.data.index import build_index; "
-                      "build_index(sys.argv[1], sys.argv[2], 0.2, 42)", [raw, prepared], logs / "index.log")
+                      "build_index(sys.argv[1], sys.argv[2], 0.1, 0.1, 42)", [raw, prepared], logs / "index.log")
     decode_after = raw_decode_rate(archive, workers)
     decode_rate = (decode_before["rate"] + decode_after["rate"]) / 2
     decode_cpu = (decode_before["cpu_s"] + decode_after["cpu_s"]) / 2
@@ -197,8 +197,8 @@ def _dvc_rows(results: dict, rows: list) -> None:
     then DVC's own time beside the hashing ceilings, the whole run, and the no-op rerun."""
     d, hashing, sizes = results["dvc"], results["hashing"], results["sizes"]
     fraction, epochs, n_train = d["fraction"], d["epochs"], sizes["train"]
-    n_holdout = int(round(n_train * 0.2))
-    n_fit = int(round((n_train - n_holdout) * fraction))
+    n_tune = int(round(n_train * 0.1))
+    n_fit = int(round(n_train * 0.8 * fraction))
     simple = results["families"].get("simplecnn")
     expect = {"unzip": results["unzip"]["ceiling_s"],
               "index": (n_train + sizes["val"]) / results["index"]["ceiling_rate"]}
@@ -206,15 +206,15 @@ def _dvc_rows(results: dict, rows: list) -> None:
     if simple:
         bs = simple["batch_size"]
         expect["train@simplecnn"] = epochs * ((n_fit // bs) * bs / simple["train"]["ceiling"]
-                                              + n_holdout / simple["predict"]["ceiling"])
+                                              + n_tune / simple["predict"]["ceiling"])
         if simple["train"]["cpu_ratio"] is not None:
             expect_cpu["train@simplecnn"] = epochs * ((n_fit // bs) * bs / simple["train"]["ceiling_per_cpu_s"]
-                                                      + n_holdout / simple["predict"]["ceiling_per_cpu_s"])
+                                                      + n_tune / simple["predict"]["ceiling_per_cpu_s"])
     for name, stage in {s["stage"]: s for s in d["stages"]}.items():
         ceiling, ceiling_cpu = expect.get(name), expect_cpu.get(name)
         target = TARGET["train"] if name.startswith("train") else TARGET[name] if name in TARGET else TARGET["dvc"]
         what = {"unzip": "bare extraction", "index": "images / raw decode rate",
-                "train@simplecnn": "epoch / bare train rate + held-out / bare forward"}.get(name, "")
+                "train@simplecnn": "epoch / bare train rate + tune part / bare forward"}.get(name, "")
         rows.append(row(f"dvc repro: stage {name}" + (f" ({epochs} epoch of {fraction:.0%} of the rows)"
                                                       if name.startswith("train") else ""),
                         f"{stage['wall_s']:.1f} s, {stage['cpu_s']:.1f} s CPU (peak "

@@ -1,0 +1,53 @@
+"""Which variant predict applies: made on the tune figures only, never on the test ones."""
+
+import json
+
+import pytest
+
+from facecls.errors import FaceclsError
+from facecls.evaluation.choice import best_variant, chosen_variant, read_metrics, within_noise_on_tune
+
+
+def metrics(tune_hter, test_hter=0.2, seconds=10.0, width=0.04):
+    return {"tune_hter": tune_hter, "tune_hter_ci95": [tune_hter - width, tune_hter + width], "hter": test_hter,
+            "train_seconds": seconds}
+
+
+def test_the_ensemble_is_chosen_when_within_noise_of_the_lowest_tune_hter():
+    scored = {"a": metrics(0.10), "ensemble": metrics(0.13), "b": metrics(0.20)}
+    assert within_noise_on_tune(scored) == ["a", "ensemble"]
+    assert best_variant(scored) == "ensemble"
+
+
+def test_otherwise_the_lowest_tune_hter_is_chosen():
+    assert best_variant({"a": metrics(0.10), "ensemble": metrics(0.16), "b": metrics(0.12)}) == "a"
+    assert best_variant({"a": metrics(0.10), "b": metrics(0.12)}) == "a"
+
+
+def test_the_test_figures_never_enter_the_choice():
+    scored = {"a": metrics(0.10, test_hter=0.30), "b": metrics(0.20, test_hter=0.01)}
+    assert best_variant(scored) == "a"
+    scored["a"]["hter"], scored["b"]["hter"] = 0.01, 0.30
+    assert best_variant(scored) == "a"
+
+
+def test_ties_go_to_the_first_name():
+    assert best_variant({"z": metrics(0.1), "a": metrics(0.1)}) == "a"
+
+
+def test_predict_applies_the_named_variant_or_the_best():
+    scored = {"a": metrics(0.2), "ensemble": metrics(0.1)}
+    assert chosen_variant("best", scored) == "ensemble"
+    assert chosen_variant("a", scored) == "a"
+
+
+def test_missing_or_broken_metrics_file_is_named(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps(metrics(0.1)))
+    with pytest.raises(FaceclsError, match="b.json: not found"):
+        read_metrics(tmp_path, ["a", "b"])
+    (tmp_path / "b.json").write_text("{oops")
+    with pytest.raises(FaceclsError, match="b.json: not valid JSON"):
+        read_metrics(tmp_path, ["a", "b"])
+    (tmp_path / "b.json").write_text(json.dumps({"hter": 0.1}))
+    with pytest.raises(FaceclsError, match="b.json: no numeric 'tune_hter'"):
+        read_metrics(tmp_path, ["a", "b"])

@@ -142,3 +142,12 @@ def test_editing_a_module_a_stage_imports_makes_dvc_rerun_that_stage(tmp_path):
         assert stale <= listed and not fresh & listed, (module, status)
         path.write_text(original, encoding="utf-8")
     assert "changed" not in dvc(repo, "status", "unzip", "index", "train@simplecnn")
+
+
+def test_the_comparing_plots_name_every_scored_variant():
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    plots = {name: spec for entry in pipeline()["plots"] if isinstance(entry, dict) for name, spec in entry.items()}
+    roc = next(spec for name, spec in plots.items() if name.startswith("ROC"))
+    tune = next(spec for name, spec in plots.items() if name.startswith("Tune HTER"))
+    assert set(roc["y"]) == {f"results/eval/{v}/roc.json" for v in [*params["variants"], "ensemble"]}
+    assert set(tune["y"]) == {f"results/train/{v}/plots/metrics/tune_hter.tsv" for v in params["variants"]}

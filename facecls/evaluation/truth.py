@@ -62,4 +62,5 @@ def rows_markdown(rows: list[dict]) -> str:
         lines.append(f"| {name} | {r['tune_hter']:.4f} | {r['test_hter']:.4f} [{low:.3f}–{high:.3f}] | "
                      f"{r['threshold']:.3f} | {r['truth_hter']:.4f} | {'yes' if within else 'no'} | "
                      f"{r['truth_recall_0']:.3f} / {r['truth_recall_1']:.3f} | {seconds} |")
-    return "\n".join(lines) + f"\n\nThe truth HTER falls inside the test interval for {inside} of {len(rows)} variants.\n"
+    return "\n".join(lines) + (f"\n\nThe truth HTER falls inside the test interval for {inside} of "
+                               f"{len(rows)} variants.\n")

@@ -72,15 +72,6 @@ def write_zip(path: Path, entries: dict[str, bytes], compression: int = zipfile.
     return path
 
 
-def write_tree(folder: Path, entries: dict[str, bytes]) -> Path:
-    """The entries as files under ``folder``: an extracted data/raw without the zip step."""
-    for name, data in entries.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return folder
-
-
 def add_symlink(path: Path, name: str, points_to: str) -> None:
     """Append an entry that unzip tools would restore as a symbolic link."""
     with zipfile.ZipFile(path, "a") as zf:

@@ -99,7 +99,7 @@ def dvc_repro(archive: Path, work: Path, *, epochs: int, fraction: float, batch_
         raise RuntimeError(f"dvc init failed: {init.stderr.strip()}")
     out_log = work / "dvc-repro.log"
     out_log.unlink(missing_ok=True)
-    log(f"dvc repro train@simplecnn (unzip, index, {epochs} epoch(s) of {fraction:.0%} of the rows) ...")
+    log(f"dvc repro train@simplecnn (check, index, {epochs} epoch(s) of {fraction:.0%} of the rows) ...")
     begin = time.time()
     first = run_checked("dvc repro", [dvc, "repro", "train@simplecnn"], out_log, cwd=repo, env=env)
     finish = time.time()

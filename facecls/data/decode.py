@@ -8,10 +8,14 @@ A source is pickled to each worker with its chunk and opens what it reads itself
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
+import signal
+import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +28,7 @@ from facecls.errors import FaceclsError
 CHUNK = 1024
 # Below this many images a process pool costs more than it saves.
 PARALLEL_FROM = 4096
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class Source(Protocol):
@@ -59,6 +64,15 @@ def _decode_chunk(source: Source, items: list, array_path: str, start: int) -> i
     return resized
 
 
+def _end_with_parent(parent: int) -> None:
+    """Pool initializer. A parent killed outright (SIGKILL) cannot stop its workers, and they would
+    wait on their queue forever; on Linux the kernel sends them SIGKILL when the parent dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
+
+
 def _reserve_space(path: Path) -> None:
     """Allocate the whole file now: a memory-mapped write to a full disk kills the
     process with SIGBUS (no message, temp folder left behind); this fails with ENOSPC."""
@@ -87,13 +101,15 @@ def decode_to_array(source: Source, items: Sequence, array_path: Path, desc: str
                 resized += _decode_chunk(source, chunk, str(array_path), start)
                 bar.update(len(chunk))
         else:
-            with ProcessPoolExecutor(workers) as pool:
+            with ProcessPoolExecutor(workers, initializer=_end_with_parent, initargs=(os.getpid(),)) as pool:
                 futures = [(len(chunk), pool.submit(_decode_chunk, source, chunk, str(array_path), start))
                            for start, chunk in chunks]
                 try:
                     for size, future in futures:
                         resized += future.result()
                         bar.update(size)
+                except BrokenProcessPool:
+                    raise FaceclsError(f"{array_path}: a decoding process was killed (out of memory?)") from None
                 except BaseException:
                     pool.shutdown(cancel_futures=True)
                     raise

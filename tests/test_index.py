@@ -260,6 +260,19 @@ def test_an_error_in_a_worker_is_a_clean_error_naming_the_entry(tmp_path, monkey
     assert str(error.value).startswith(f"{tmp_path / 'faces.zip'}: entry 'faces/train_img/151.png': ")
 
 
+def dies(source, items, array_path, start):
+    os._exit(9)  # as a worker the OOM killer picks
+
+
+def test_a_worker_killed_midway_is_one_clean_error(tmp_path, monkeypatch):
+    source, items = train_entries(checked(tmp_path, noisy_entries(40)))
+    in_parallel(monkeypatch, 16)
+    monkeypatch.setattr(decoding, "_decode_chunk", dies)
+    with pytest.raises(FaceclsError) as error:
+        decode_to_array(source, items, tmp_path / "out.npy", "parallel", workers=2)
+    assert str(error.value) == f"{tmp_path / 'out.npy'}: a decoding process was killed (out of memory?)"
+
+
 def test_a_full_disk_while_indexing_keeps_the_previous_output(tmp_path, previous_prepared, monkeypatch):
     manifest = checked_archive(tmp_path, LABELS)
     real_write_csv = indexing._write_csv

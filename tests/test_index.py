@@ -16,7 +16,7 @@ import pytest
 
 from facecls.data import decode as decoding
 from facecls.data import index as indexing
-from facecls.data.archive import ArchiveSource, open_zip
+from facecls.data.archive import ArchiveSource
 from facecls.data.decode import FileSource, decode_to_array
 from facecls.data.index import build_index, format_summary
 from facecls.data.manifest import check_archive, load_manifest, write_manifest
@@ -150,12 +150,19 @@ def test_a_bad_image_is_named_by_its_entry(tmp_path, previous_prepared, folder, 
 
 
 def test_an_archive_changed_since_the_check_is_refused(tmp_path, previous_prepared):
-    manifest = checked_archive(tmp_path, [0, 1, 1, 1])
+    manifest = checked_archive(tmp_path, [0, 1, 1, 1], zipfile.ZIP_STORED)
     entries = exercise_entries([0, 1, 1, 1])
-    entries["faces/train_img/000003.jpg"] = image_bytes(10)  # another image, another CRC
+    changed = bytearray(entries["faces/train_img/000003.jpg"])
+    changed[200] ^= 0xFF  # stored, so the archive keeps its size: only the CRC tells
+    entries["faces/train_img/000003.jpg"] = bytes(changed)
+    archive = write_zip(tmp_path / "faces.zip", entries, zipfile.ZIP_STORED)
+    assert fails_harmlessly(manifest, previous_prepared) == (
+        f"{archive}: entry 'faces/train_img/000003.jpg' is damaged (Bad CRC-32 for file 'faces/train_img/000003.jpg')")
+    entries["faces/train_img/000003.jpg"] = image_bytes(255, size=32)
     write_zip(tmp_path / "faces.zip", entries)
-    assert fails_harmlessly(manifest, previous_prepared).startswith(
-        f"{manifest}: describes another archive than {tmp_path / 'faces.zip'} (")
+    assert fails_harmlessly(manifest, previous_prepared) == (
+        f"{manifest}: describes another archive than {archive} (its size changed); "
+        "run the check stage again (dvc repro check)")
 
 
 @pytest.mark.parametrize("text", [None, "{not json", '{"format": 1}', "[]"])
@@ -211,8 +218,7 @@ def noisy_entries(n: int) -> dict[str, bytes]:
 
 def train_entries(manifest: Path):
     loaded = load_manifest(manifest)
-    with open_zip(loaded.archive) as zf:
-        return ArchiveSource(str(loaded.archive)), loaded.entries(zf, "train_img")
+    return ArchiveSource(str(loaded.archive)), loaded.entries("train_img")
 
 
 def in_parallel(monkeypatch, chunk: int) -> list[int]:

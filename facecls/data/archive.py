@@ -6,17 +6,19 @@ fit images of 64x64 (a decompression bomb is refused), and an encrypted entry or
 unknown compression method is named. Whatever top folder holds ``train_img/``,
 ``val_img/`` and ``label_train.txt`` is the root.
 
-Entries are then read by their offset in the archive (``read_entries``): each process
-of the index stage opens the file itself and needs no parsed central directory, which
-for 120,000 entries costs about a second per process, and zipfile's own per-entry
-reader costs five times the bare read. Every entry read is CRC-checked against what
-the central directory declares, and never inflated past its declared size.
+Entries are then read by their offset in the archive (``read_entries``), which the
+check stage's manifest records: the index stage and its workers open the file and parse
+no central directory (a second per process for 120,000 entries), and skip zipfile's own
+per-entry reader (five times the bare read). Every entry read must have its own name in
+its local header and the CRC the central directory declared, and is never inflated past
+its declared size.
 """
 
 from __future__ import annotations
 
 import bz2
 import lzma
+import os
 import re
 import stat
 import struct
@@ -40,7 +42,7 @@ MAX_BYTES_PER_ENTRY = 4 * 1024 * 1024
 MAX_BYTES_PER_IMAGE = 64 * 1024
 MAX_TOTAL_SLACK = 64 * 1024 * 1024
 MAX_RATIO = 200  # real JPEGs barely compress; text compresses ~10x
-_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then name and extra field lengths
+_LOCAL_HEADER = struct.Struct("<4s2xH18xHH")  # signature, flags, name and extra field lengths
 _ENCRYPTED = 0x1 | 0x40  # traditional and strong encryption
 _PATCHED = 0x20  # "compressed patched data": no reader implements it
 _UTF8_NAME = 0x800
@@ -96,7 +98,7 @@ def _check_entry(archive: Path, info: zipfile.ZipInfo) -> None:
     parts = [part for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
     if name.startswith(("/", "\\")) or (parts and ":" in parts[0]) or ".." in parts:
         raise FaceclsError(f"{entry_source(archive, name)} would be written outside the target folder")
-    if _CONTROL.search(name):
+    if _CONTROL.search(info.orig_filename):  # zipfile's filename stops at a NUL byte
         raise FaceclsError(f"{entry_source(archive, name)} has a control character in its name")
     if stat.S_ISLNK(info.external_attr >> 16):
         raise FaceclsError(f"{entry_source(archive, name)} is a symbolic link, refused")
@@ -176,15 +178,12 @@ class Entry(NamedTuple):
     size: int
     crc: int
     method: int
-    raw_name: bytes  # as the local header must spell it
 
 
 def entry_of(archive: Path, info: zipfile.ZipInfo) -> Entry:
     """The entry of ``info``, refused if no reader can read it."""
     _check_readable(archive, info)
-    raw_name = info.orig_filename.encode("utf-8" if info.flag_bits & _UTF8_NAME else "cp437")
-    return Entry(info.filename, info.header_offset, info.compress_size, info.file_size, info.CRC,
-                 info.compress_type, raw_name)
+    return Entry(info.filename, info.header_offset, info.compress_size, info.file_size, info.CRC, info.compress_type)
 
 
 def _lzma_raw(data: bytes, size: int) -> bytes:
@@ -222,15 +221,16 @@ def _read_entry(archive: str, file, entry: Entry) -> bytes:
         raise damaged("Bad offset of its local header")
     try:
         file.seek(entry.offset)
-        header = file.read(_LOCAL_HEADER.size + len(entry.raw_name))
+        header = file.read(_LOCAL_HEADER.size)
         if len(header) < _LOCAL_HEADER.size:
             raise damaged("Truncated file header")
-        signature, name_length, extra_length = _LOCAL_HEADER.unpack_from(header)
+        signature, flags, name_length, extra_length = _LOCAL_HEADER.unpack(header)
         if signature != b"PK\x03\x04":
             raise damaged("Bad magic number for file header")
-        if header[_LOCAL_HEADER.size:] != entry.raw_name or name_length != len(entry.raw_name):
-            raise damaged(f"File name in directory {entry.name!r} and header differ")
-        file.seek(entry.offset + _LOCAL_HEADER.size + name_length + extra_length)
+        name = file.read(name_length).decode("utf-8" if flags & _UTF8_NAME else "cp437", errors="replace")
+        if name.replace(os.sep, "/") != entry.name:  # as zipfile gives names on this system
+            raise damaged(f"its local header names {name[:80]!r}" + ("..." if len(name) > 80 else ""))
+        file.seek(extra_length, os.SEEK_CUR)
         stored = file.read(entry.compressed)
     except OSError as exc:
         raise FaceclsError(f"{archive}: cannot read ({exc.strerror or one_line(exc)})") from None

@@ -50,16 +50,16 @@ class FileSource:
 
 
 def _decode_chunk(source: Source, items: list, array_path: str, start: int) -> int:
-    # Decoded into memory first, then written to the memory map with one slice: row by
-    # row through np.memmap the Python around each decode cost about a tenth of the stage.
+    # Decoded into memory first, then written to the memory map with one slice: row by row
+    # through np.memmap the Python around each decode cost a tenth of the stage. Into a new
+    # file, the slice (19 us an image) costs half a plain write() (40 us) here. No flush
+    # (msync): the mapped pages are the page cache every later reader sees.
     decoded = np.empty((len(items), SIZE, SIZE, 3), dtype=np.uint8)
     resized = 0
-    for offset, (data, where) in enumerate(source.blobs(items)):
-        decoded[offset], was_resized = decode_image(data, where)
+    for row, (data, where) in enumerate(source.blobs(items)):
+        decoded[row], was_resized = decode_image(data, where)
         resized += was_resized
     images = np.load(array_path, mmap_mode="r+")
-    # No flush (msync): the mapped pages are the page cache every later reader sees, and
-    # forcing them to disk chunk by chunk made the stage wait on the disk.
     images[start:start + len(items)] = decoded
     return resized
 

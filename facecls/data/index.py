@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from facecls.atomic import atomic_dir
-from facecls.data.archive import ArchiveSource, open_zip
+from facecls.data.archive import ArchiveSource
 from facecls.data.decode import decode_to_array
 from facecls.data.images import MissingNumbers
 from facecls.data.manifest import load_manifest
@@ -32,8 +32,7 @@ def _write_csv(path: Path, header: list[str], rows) -> None:
 def build_index(manifest_path: str | Path, out_dir: str | Path, tune_fraction: float, test_fraction: float,
                 seed: int, workers: int | None = None) -> dict:
     manifest, out_dir = load_manifest(manifest_path), Path(out_dir)
-    with open_zip(manifest.archive) as zf:
-        entries = {folder: manifest.entries(zf, folder) for folder in manifest.folders}
+    entries = {folder: manifest.entries(folder) for folder in manifest.folders}
     train_numbers, val_numbers = manifest.numbers("train_img"), manifest.numbers("val_img")
     train_labels = manifest.labels[train_numbers - 1]
     part = stratified_split(train_labels, tune_fraction, test_fraction, seed)

@@ -3,16 +3,16 @@
 Answered without extracting anything: the central directory gives the layout and every
 entry's name, kind and declared size (facecls.data.archive checks them), the label file
 is read and parsed, image names must be numbers used once, and each train image needs
-its label line. The answer is a small manifest (a few MB for 120,000 images): the root,
-per folder the images in numeric order with their sizes and CRCs, and the labels. The
-index stage decodes the images straight from the archive by it; the bytes of each image
-are checked there (CRC, decoding), where they are read anyway.
+its label line. The answer is a small manifest (about 6 MB for 120,000 images): the root,
+per folder the images in numeric order with their sizes, CRCs and where they lie in the
+archive, and the labels. The index stage decodes the images straight from the archive by
+it, without parsing the archive's directory again; the bytes of each image are checked
+there (CRC, decoding), where they are read anyway.
 """
 
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,9 @@ from facecls.data.labels import decode_labels
 from facecls.errors import FaceclsError
 
 FORMAT = 1
+# The manifest's columns that, with the entry's name, say how to read it (facecls.data.archive.Entry).
+_ENTRY_COLUMNS = {"bytes": "size", "crc32": "crc", "offsets": "offset", "compressed": "compressed",
+                  "methods": "method"}
 
 
 def _images_of(archive: Path, layout: ArchiveLayout, folder: str) -> dict:
@@ -43,9 +46,9 @@ def _images_of(archive: Path, layout: ArchiveLayout, folder: str) -> dict:
     names = [name for name in infos if "/" not in name and is_listed(name)]
     numbered, _ = order_by_number(names, lambda name: entry_source(archive, prefix + name),
                                   f"{archive}: {prefix}")
+    entries = [entry_of(archive, infos[name]) for _, name in numbered]
     return {"names": [name for _, name in numbered], "numbers": [n for n, _ in numbered],
-            "bytes": [infos[name].file_size for _, name in numbered],
-            "crc32": [infos[name].CRC for _, name in numbered]}
+            **{column: [getattr(e, field) for e in entries] for column, field in _ENTRY_COLUMNS.items()}}
 
 
 def _check_labels(archive: Path, layout: ArchiveLayout, labels: np.ndarray, train: dict) -> None:
@@ -110,25 +113,12 @@ class Manifest:
     def numbers(self, folder: str) -> np.ndarray:
         return np.asarray(self.folders[folder]["numbers"], dtype=np.int64)
 
-    def entries(self, zf: zipfile.ZipFile, folder: str) -> list[Entry]:
-        """Where each image of ``folder`` lies in the archive; refused when the archive is no
-        longer the one checked (another file at the same path, say)."""
-        found, listed = [], self.folders[folder]
-        for name, size, crc in zip(listed["names"], listed["bytes"], listed["crc32"]):
-            full = f"{self.root}{folder}/{name}"
-            try:
-                info = zf.getinfo(full)
-            except KeyError:
-                info = None
-            if info is None or (info.file_size, info.CRC) != (size, crc):
-                raise _stale(self.path, self.archive, f"entry {full!r} differs")
-            found.append(entry_of(self.archive, info))
-        return found
-
-
-def _stale(path: Path, archive: Path, what: str) -> FaceclsError:
-    return FaceclsError(f"{path}: describes another archive than {archive} ({what}); "
-                        "run the check stage again (dvc repro check)")
+    def entries(self, folder: str) -> list[Entry]:
+        """Where each image of ``folder`` lies in the archive, and what it must read as."""
+        listed = self.folders[folder]
+        return [Entry(f"{self.root}{folder}/{name}", offset, compressed, size, crc, method)
+                for name, size, crc, offset, compressed, method in zip(
+                    listed["names"], *(listed[column] for column in _ENTRY_COLUMNS))]
 
 
 def load_manifest(path: str | Path) -> Manifest:
@@ -140,7 +130,7 @@ def load_manifest(path: str | Path) -> Manifest:
         manifest = Manifest(path, Path(data["archive"]), data["root"], labels, folders)
         numbers = manifest.numbers("train_img")
         if data["format"] != FORMAT or labels.max() > 1 or numbers.min() < 1 or numbers.max() > len(labels) or any(
-                len({len(listed[key]) for key in ("names", "numbers", "bytes", "crc32")}) != 1
+                len({len(listed[key]) for key in ("names", "numbers", *_ENTRY_COLUMNS)}) != 1
                 for listed in folders.values()):
             raise ValueError("inconsistent")
     except FileNotFoundError:
@@ -150,6 +140,15 @@ def load_manifest(path: str | Path) -> Manifest:
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeError):
         raise FaceclsError(f"{path}: not a manifest this version of facecls reads "
                            "(run the check stage again: dvc repro check)") from None
-    if manifest.archive.is_file() and manifest.archive.stat().st_size != data["archive_bytes"]:
-        raise _stale(path, manifest.archive, "its size changed")
+    try:
+        size = manifest.archive.stat().st_size
+    except FileNotFoundError:
+        raise FaceclsError(f"{manifest.archive}: archive not found (named by {path})") from None
+    except OSError as exc:
+        raise FaceclsError(f"{manifest.archive}: cannot read ({exc.strerror or exc})") from None
+    # A cheap sign of another archive at the same path; the name in each entry's local header
+    # and its CRC, checked as it is read, are the rest.
+    if size != data["archive_bytes"]:
+        raise FaceclsError(f"{path}: describes another archive than {manifest.archive} (its size changed); "
+                           "run the check stage again (dvc repro check)")
     return manifest

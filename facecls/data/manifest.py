@@ -108,7 +108,7 @@ class Manifest:
     archive: Path
     root: str
     labels: np.ndarray  # line N labels train image number N
-    folders: dict  # per image folder: names, numbers, bytes, crc32 (equal-length lists)
+    folders: dict  # per image folder: names, numbers and the _ENTRY_COLUMNS, equal-length lists
 
     def numbers(self, folder: str) -> np.ndarray:
         return np.asarray(self.folders[folder]["numbers"], dtype=np.int64)
@@ -128,6 +128,7 @@ def load_manifest(path: str | Path) -> Manifest:
         folders = {folder: data[folder] for folder in IMAGE_FOLDERS}
         labels = np.frombuffer(data["labels"].encode("ascii"), dtype=np.uint8) - ord("0")
         manifest = Manifest(path, Path(data["archive"]), data["root"], labels, folders)
+        archive_bytes = int(data["archive_bytes"])
         numbers = manifest.numbers("train_img")
         if data["format"] != FORMAT or labels.max() > 1 or numbers.min() < 1 or numbers.max() > len(labels) or any(
                 len({len(listed[key]) for key in ("names", "numbers", *_ENTRY_COLUMNS)}) != 1
@@ -148,7 +149,7 @@ def load_manifest(path: str | Path) -> Manifest:
         raise FaceclsError(f"{manifest.archive}: cannot read ({exc.strerror or exc})") from None
     # A cheap sign of another archive at the same path; the name in each entry's local header
     # and its CRC, checked as it is read, are the rest.
-    if size != data["archive_bytes"]:
+    if size != archive_bytes:
         raise FaceclsError(f"{path}: describes another archive than {manifest.archive} (its size changed); "
                            "run the check stage again (dvc repro check)")
     return manifest

@@ -1,5 +1,6 @@
 """The `facecls` command: label any folder of face images with a trained model, outside DVC;
-score label files against a truth file where one exists; fetch pretrained starting weights."""
+score label files against a truth file where one exists; fetch pretrained starting weights;
+extract the archive's images as files."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from facecls.data.decode import FileSource, decode_to_array
+from facecls.data.extract import extract_archive
 from facecls.data.images import list_numbered_images
-from facecls.data.index import decode_to_array
+from facecls.data.manifest import format_counts
 from facecls.device import pick_device
 from facecls.errors import FaceclsError, fail_cleanly
 from facecls.evaluation.truth import read_pair, rows_markdown, score_labels, variant_rows
@@ -57,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     pretrained = [arch for arch, spec in ARCHITECTURES.items() if spec.imagenet]
     weights.add_argument("archs", nargs="*", choices=pretrained, default=pretrained,
                          help="architectures (default: every one with ImageNet weights)")
+    extract = commands.add_parser(
+        "extract", help="write the archive's train_img/, val_img/ and label_train.txt into FOLDER",
+        description="Check ARCHIVE as the pipeline's check stage does, then extract train_img/, val_img/ and "
+                    "label_train.txt into FOLDER (replaced whole, only once everything is there), whatever "
+                    "the archive's top folder. The pipeline itself never extracts: it reads the archive.")
+    extract.add_argument("archive", type=Path)
+    extract.add_argument("folder", type=Path)
     return parser
 
 
@@ -75,7 +85,7 @@ def label_folder(folder: Path, model_path: Path, out: Path, threshold: float | N
               file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         array_path = Path(tmp) / "images.npy"
-        decode_to_array([p for _, p in numbered], array_path, f"decode {folder.name}")
+        decode_to_array(FileSource(), [str(p) for _, p in numbered], array_path, f"decode {folder.name}")
         images = np.load(array_path, mmap_mode="r")
         device = pick_device(device_name)
         labels = label_images(model.to(device), images, threshold, tta=tta, device=device)
@@ -95,6 +105,8 @@ def main() -> None:
               f"model {result['variant']}, threshold {result['threshold']:.3f}, tta {result['tta']})")
     elif args.command == "score":
         score(args.truth, args.labels, args.variants)
+    elif args.command == "extract":
+        print(f"extracted into {args.folder}: {format_counts(extract_archive(args.archive, args.folder))}")
     elif args.command == "weights":
         for arch in args.archs:
             path, source = fetch_imagenet(arch)

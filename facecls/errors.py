@@ -10,7 +10,7 @@ class FaceclsError(Exception):
     """A problem with the user's input (archive, image, label, model file, params).
 
     The message is one line, starting with what is wrong where, for example
-    ``data/raw/label_train.txt: line 7 is '2', expected 0 or 1``.
+    ``data/faces.zip: faces/label_train.txt: line 7 is '2', expected 0 or 1``.
     """
 
 

@@ -3,7 +3,7 @@
 #
 #   scripts/gpu_check.sh                # 20,000 train + 4,000 val images, three model families, device auto
 #   scripts/gpu_check.sh --quick        # a smoke run of seconds, e.g. on a CPU-only machine
-#   scripts/gpu_check.sh --dvc          # also time `dvc repro` (unzip, index, one epoch)
+#   scripts/gpu_check.sh --dvc          # also time `dvc repro` (check, index, one epoch)
 #
 # Any other arguments go to `python -m facecls.tools.bench` (later ones win).
 # Results land in bench/cache/gpu/ (git-ignored), not in the committed BENCHMARKS.md.

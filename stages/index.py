@@ -1,4 +1,5 @@
-"""Stage index: label, split and decode data/raw/ into data/prepared/ (uint8 arrays + CSV indexes)."""
+"""Stage index: label, split and decode every image of the archive that data/manifest.json lists
+into data/prepared/ (uint8 arrays + CSV indexes)."""
 
 from facecls.data.index import build_index, format_summary
 from facecls.data.split import split_settings
@@ -9,7 +10,7 @@ from facecls.params import load_params
 @fail_cleanly
 def main() -> None:
     tune, test, seed = split_settings(load_params())
-    print(format_summary(build_index("data/raw", "data/prepared", tune, test, seed)))
+    print(format_summary(build_index("data/manifest.json", "data/prepared", tune, test, seed)))
 
 
 if __name__ == "__main__":

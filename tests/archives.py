@@ -14,8 +14,12 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from PIL import Image
+
+from facecls.data.manifest import check_archive, write_manifest
+from facecls.errors import FaceclsError
 
 REPO = Path(__file__).parents[1]
 # The real-photo sample sits beside the checkout (CI has the same layout); never copied in.
@@ -70,15 +74,6 @@ def write_zip(path: Path, entries: dict[str, bytes], compression: int = zipfile.
             info.external_attr = (stat.S_IFREG | 0o644) << 16
             zf.writestr(info, data)
     return path
-
-
-def write_tree(folder: Path, entries: dict[str, bytes]) -> Path:
-    """The entries as files under ``folder``: an extracted data/raw without the zip step."""
-    for name, data in entries.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return folder
 
 
 def add_symlink(path: Path, name: str, points_to: str) -> None:
@@ -142,3 +137,36 @@ def assert_clean_failure(result, *expected: str) -> str:
     for text in expected:
         assert text in lines[0], lines[0]
     return lines[0]
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in files_under(folder)}
+
+
+def refusal(data: Path, act) -> str:
+    """Run ``act``, expecting a one-line FaceclsError that leaves the files under ``data`` as they
+    were and no temporary file; the message."""
+    before = snapshot(data)
+    with pytest.raises(FaceclsError) as error:
+        act()
+    assert snapshot(data) == before
+    assert leftovers(data) == []
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def checked(folder: Path, entries: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    """``folder/faces.zip`` of ``entries``, through the check stage: the manifest's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = write_zip(folder / "faces.zip", entries, compression)
+    write_manifest(folder / "data" / "manifest.json", check_archive(archive))
+    return folder / "data" / "manifest.json"
+
+
+def checked_archive(folder: Path, labels, compression: int = zipfile.ZIP_DEFLATED, **kwargs) -> Path:
+    return checked(folder, exercise_entries(labels, **kwargs), compression)

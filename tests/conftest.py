@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from facecls.data.extract import extract_archive
+from facecls.data.index import build_index
+from facecls.data.manifest import check_archive, write_manifest
+from tests.archives import small_archive
+
 REPO = Path(__file__).parents[1]
 
 
@@ -30,3 +35,16 @@ def run_stage():
                               capture_output=True, text=True, timeout=120)
 
     return run
+
+
+@pytest.fixture
+def previous(tmp_path) -> Path:
+    """data/ after an earlier good run: its manifest, its index and an extraction, which a failing
+    check, index or extract must leave alone."""
+    data = tmp_path / "data"
+    earlier = small_archive(tmp_path / "earlier.zip")
+    write_manifest(data / "manifest.json", check_archive(earlier))
+    build_index(data / "manifest.json", data / "prepared", 0.25, 0.25, 0)
+    extract_archive(earlier, data / "raw")
+    (data / "raw" / "marker").write_text("earlier run")
+    return data

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -107,3 +109,33 @@ def test_a_failing_final_rename_puts_the_previous_folder_back(tmp_path, monkeypa
             filled_folder(tmp, "new")
     assert contents(target) == {"label_train.txt": "old", "train_img/1.jpg": "old"}
     assert [p.name for p in tmp_path.iterdir()] == ["prepared"]
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(child.stdout)
+
+
+def test_what_killed_writers_left_is_removed_by_the_next_write_and_nothing_else(tmp_path):
+    out = tmp_path / "prepared"
+    killed = dead_pid()
+    left = [f".prepared.{killed}.k1l2e3d4.tmp", ".prepared.old", f".manifest.json.{killed}.abcd_123.tmp"]
+    kept = [f".prepared.{os.getpid()}.still_on.tmp",  # a writer that still runs
+            f".prepared.{killed}.tmp", ".prepared.notes", "prepared.old", f".other.{killed}.k1l2e3d4.tmp"]
+    (tmp_path / left[0]).mkdir()
+    (tmp_path / left[0] / "train_img.npy").write_bytes(b"half")
+    for name in left[1:] + kept:
+        (tmp_path / name).write_text("x")
+    with atomic_dir(out) as tmp:
+        (tmp / "summary.json").write_text("{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["prepared", left[2], *kept])
+    write_text(tmp_path / "manifest.json", "{}")
+    assert left[2] not in {p.name for p in tmp_path.iterdir()}
+
+
+def test_temporary_names_carry_the_writer_pid(tmp_path):
+    with atomic_path(tmp_path / "manifest.json") as tmp:
+        assert tmp.name.startswith(f".manifest.json.{os.getpid()}.") and tmp.name.endswith(".tmp")
+    with atomic_dir(tmp_path / "prepared") as tmp:
+        assert tmp.name.startswith(f".prepared.{os.getpid()}.") and tmp.name.endswith(".tmp")

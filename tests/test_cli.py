@@ -1,4 +1,4 @@
-"""The facecls command: `facecls label FOLDER` with a model file outside DVC."""
+"""The facecls command: `facecls label FOLDER` with a model file outside DVC, `facecls extract`."""
 
 import subprocess
 import sys
@@ -8,11 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from facecls.cli import label_folder
+from facecls.cli import label_folder, main
 from facecls.errors import FaceclsError
 from facecls.models.architectures import build_architecture
 from facecls.models.files import save_model
 from facecls.models.inference import predict_scores
+from tests.archives import small_archive
 
 
 @pytest.fixture
@@ -67,3 +68,18 @@ def test_console_command_reports_where_it_wrote(tmp_path, model_file):
     bad = subprocess.run([sys.executable, "-m", "facecls.cli", "label", str(tmp_path / "nothere"), "--model",
                           str(path)], capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+
+
+def test_extract_writes_the_images_as_files_or_fails_with_one_line(tmp_path, monkeypatch, capsys):
+    archive = small_archive(tmp_path / "faces.zip", labels=(0, 1, 1), prefix="a/b/")
+    monkeypatch.setattr(sys, "argv", ["facecls", "extract", str(archive), str(tmp_path / "raw")])
+    main()
+    assert capsys.readouterr().out == (f"extracted into {tmp_path / 'raw'}: {archive} (root a/b/): 3 train images "
+                                       "(class 0: 1, class 1: 2), 3 val images\n")
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["label_train.txt", "train_img", "val_img"]
+    assert len(list((tmp_path / "raw" / "train_img").iterdir())) == 3
+    archive.write_bytes(b"not a zip")
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == f"error: {archive}: not a zip archive, or a truncated one\n"

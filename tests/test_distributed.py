@@ -16,8 +16,8 @@ import torch
 import yaml
 
 from facecls.atomic import write_json
-from facecls.data.archive import extract_archive
 from facecls.data.index import build_index
+from facecls.data.manifest import check_archive, write_manifest
 from facecls.data.prepared import load_labelled
 from facecls.errors import FaceclsError
 from facecls.models.files import load_model
@@ -139,8 +139,8 @@ def prepared(tmp_path_factory) -> Path:
     """data/prepared/ of a tiny learnable archive, made once for this module's runs."""
     root = tmp_path_factory.mktemp("prepared")
     write_tiny_archive(root / "tiny.zip", n_train=160, n_val=8)
-    extract_archive(root / "tiny.zip", root / "raw")
-    build_index(root / "raw", root / "data" / "prepared", 0.1, 0.1, 42, workers=1)
+    write_manifest(root / "manifest.json", check_archive(root / "tiny.zip"))
+    build_index(root / "manifest.json", root / "data" / "prepared", 0.1, 0.1, 42, workers=1)
     return root / "data" / "prepared"
 
 

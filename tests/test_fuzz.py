@@ -1,4 +1,5 @@
-"""Bounded fuzzing: a damaged archive either goes through or fails as a FaceclsError, never otherwise."""
+"""Bounded fuzzing: a damaged archive either goes through the check stage, the index stage and
+`facecls extract`, or fails as one FaceclsError, never otherwise, and leaves no temporary file."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import shutil
 import traceback
 import zipfile
 
-from facecls.data.archive import extract_archive
+from facecls.data.extract import extract_archive
 from facecls.data.index import build_index
+from facecls.data.manifest import check_archive, write_manifest
 from facecls.errors import FaceclsError
 from tests.archives import exercise_entries, leftovers, write_zip
 
 MUTATIONS = 150
 SEED = 20240611
+# Every method zipfile writes: each has its own decompressor, which damage must not get past.
+COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:
@@ -33,24 +37,25 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 def test_damaged_archives_fail_only_as_facecls_errors(tmp_path):
     rng = random.Random(SEED)
     entries = exercise_entries([0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1], val_numbers=range(1, 4))
-    pristine = write_zip(tmp_path / "pristine.zip", entries).read_bytes()
-    outcomes = {"extracted and indexed": 0, "refused": 0}
+    pristine = [write_zip(tmp_path / f"pristine{method}.zip", entries, method).read_bytes() for method in COMPRESSIONS]
+    outcomes = {"checked, indexed and extracted": 0, "refused": 0}
     for case in range(MUTATIONS):
         work = tmp_path / f"case{case}"
         work.mkdir()
         if rng.random() < 0.5:
             # Damage the zip itself: headers, central directory, compressed streams.
-            (work / "faces.zip").write_bytes(mutate(pristine, rng))
+            (work / "faces.zip").write_bytes(mutate(rng.choice(pristine), rng))
         else:
             # Damage one member and zip it properly: reaches the label parser and image decoder.
             damaged = dict(entries)
             name = rng.choice(list(damaged))
             damaged[name] = mutate(damaged[name], rng)
-            write_zip(work / "faces.zip", damaged, rng.choice([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
+            write_zip(work / "faces.zip", damaged, rng.choice(COMPRESSIONS))
         try:
+            write_manifest(work / "data" / "manifest.json", check_archive(work / "faces.zip"))
+            build_index(work / "data" / "manifest.json", work / "data" / "prepared", 0.25, 0.25, 0)
             extract_archive(work / "faces.zip", work / "data" / "raw")
-            build_index(work / "data" / "raw", work / "data" / "prepared", 0.25, 0.25, 0)
-            outcomes["extracted and indexed"] += 1
+            outcomes["checked, indexed and extracted"] += 1
         except FaceclsError as exc:
             assert "\n" not in str(exc), f"case {case}: {exc}"
             outcomes["refused"] += 1
@@ -60,4 +65,4 @@ def test_damaged_archives_fail_only_as_facecls_errors(tmp_path):
             assert leftovers(work / "data") == [], f"case {case} left temporary files"
         shutil.rmtree(work)
     # The mutations must exercise both outcomes, or the test proves nothing.
-    assert outcomes["extracted and indexed"] > 5 and outcomes["refused"] > 50, outcomes
+    assert outcomes["checked, indexed and extracted"] > 5 and outcomes["refused"] > 50, outcomes

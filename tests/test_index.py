@@ -1,40 +1,40 @@
-"""The index stage: labels line up with images, val order is numeric, the split is stratified and seeded."""
+"""The index stage: labels line up with images, val order is numeric, the split is stratified and
+seeded, and every image is decoded straight from the archive (the decoder: test_decode.py)."""
 
 from __future__ import annotations
 
 import csv
 import errno
+import json
 import os
-from concurrent.futures import ProcessPoolExecutor
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from facecls.data import index as prepare
-from facecls.data.archive import extract_archive
-from facecls.data.index import build_index, decode_to_array, format_summary
+from facecls.data import index as indexing
+from facecls.data.index import build_index, format_summary
+from facecls.data.manifest import check_archive, write_manifest
 from facecls.data.split import PARTS, TEST, TRAIN, TUNE, stratified_split
 from facecls.errors import FaceclsError
 from tests.archives import (
     SHARED_SAMPLE,
     assert_clean_failure,
+    checked,
+    checked_archive,
     exercise_entries,
     image_bytes,
     leftovers,
     val_grey,
     write_params,
-    write_tree,
+    write_zip,
 )
 
 
 def read_csv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
-
-
-def make_raw(folder: Path, labels, **kwargs) -> Path:
-    return write_tree(folder, exercise_entries(labels, prefix="", **kwargs))
 
 
 LABELS = [1, 1, 0, 1, 1, 1, 1, 0, 1, 0, 1, 1]  # line N labels image N
@@ -44,15 +44,15 @@ LABELS = [1, 1, 0, 1, 1, 1, 1, 0, 1, 0, 1, 1]  # line N labels image N
 def previous_prepared(tmp_path) -> Path:
     """A data/prepared from an earlier successful run, which a failing one must leave alone."""
     out = tmp_path / "data" / "prepared"
-    build_index(make_raw(tmp_path / "earlier_raw", [0, 1, 1, 1]), out, 0.25, 0.25, 0)
+    build_index(checked_archive(tmp_path / "earlier", [0, 1, 1, 1]), out, 0.25, 0.25, 0)
     (out / "marker").write_text("earlier run")
     return out
 
 
-def fails_harmlessly(raw: Path, out: Path) -> str:
+def fails_harmlessly(manifest: Path, out: Path) -> str:
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(FaceclsError) as error:
-        build_index(raw, out, 0.25, 0.25, 0)
+        build_index(manifest, out, 0.25, 0.25, 0)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert leftovers(out.parent) == []
     assert "\n" not in str(error.value)
@@ -62,8 +62,7 @@ def fails_harmlessly(raw: Path, out: Path) -> str:
 def test_unpadded_names_take_their_label_line(tmp_path):
     # Text order would put 10.jpg, 11.jpg, 12.jpg before 2.jpg and give them lines 2, 3, 4.
     names = [f"{n}.jpg" for n in range(1, 13)]
-    raw = make_raw(tmp_path / "raw", LABELS, train_names=names)
-    build_index(raw, tmp_path / "prepared", 0.25, 0.25, seed=0)
+    build_index(checked_archive(tmp_path, LABELS, train_names=names), tmp_path / "prepared", 0.25, 0.25, seed=0)
     rows = read_csv(tmp_path / "prepared" / "train_img.csv")
     images = np.load(tmp_path / "prepared" / "train_img.npy")
     assert images.shape == (12, 64, 64, 3) and images.dtype == np.uint8
@@ -76,8 +75,8 @@ def test_unpadded_names_take_their_label_line(tmp_path):
 
 
 def test_val_order_is_numeric_and_gaps_are_reported(tmp_path):
-    raw = make_raw(tmp_path / "raw", LABELS, val_names=["1.jpg", "2.jpg", "10.jpg", "9.jpg"])
-    summary = build_index(raw, tmp_path / "prepared", 0.25, 0.25, seed=0)
+    manifest = checked_archive(tmp_path, LABELS, val_names=["1.jpg", "2.jpg", "10.jpg", "9.jpg"])
+    summary = build_index(manifest, tmp_path / "prepared", 0.25, 0.25, seed=0)
     rows = read_csv(tmp_path / "prepared" / "val_img.csv")
     assert [(int(r["row"]), r["file"], int(r["number"])) for r in rows] == [
         (0, "1.jpg", 1), (1, "2.jpg", 2), (2, "9.jpg", 9), (3, "10.jpg", 10)]
@@ -89,11 +88,12 @@ def test_val_order_is_numeric_and_gaps_are_reported(tmp_path):
 
 
 def test_summary_counts_each_class_in_each_part(tmp_path):
-    summary = build_index(make_raw(tmp_path / "raw", LABELS, val_numbers=(1, 2, 3)), tmp_path / "out", 0.25, 0.25, 0)
+    summary = build_index(checked_archive(tmp_path, LABELS), tmp_path / "out", 0.25, 0.25, 0)
     # 3 accessory faces give one to each part; the 9 others 2 to tune, 2 to test, 5 to train.
     assert summary == {"parts": {"train": {"n": 6, "class_0": 1}, "tune": {"n": 3, "class_0": 1},
                                  "test": {"n": 3, "class_0": 1}},
                        "val_img": 3, "val_img_missing_numbers": [], "val_img_missing_count": 0, "resized": 0}
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
     assert format_summary(summary).splitlines() == [
         "train         6 images, class 0:      1",
         "tune          3 images, class 0:      1",
@@ -102,48 +102,54 @@ def test_summary_counts_each_class_in_each_part(tmp_path):
 
 
 def test_png_and_odd_sizes_are_accepted_and_resizing_is_counted(tmp_path):
-    raw = make_raw(tmp_path / "raw", [0, 1, 1])
-    (raw / "train_img" / "000002.jpg").unlink()
-    (raw / "train_img" / "000002.png").write_bytes(image_bytes(255, fmt="PNG"))
-    (raw / "train_img" / "000003.jpg").write_bytes(image_bytes(255, size=100))
-    (raw / "val_img" / "000001.jpg").write_bytes(image_bytes(val_grey(1), mode="L", size=32))
-    summary = build_index(raw, tmp_path / "out", 0.34, 0.34, 0)
+    entries = exercise_entries([0, 1, 1])
+    del entries["faces/train_img/000002.jpg"]
+    entries["faces/train_img/000002.png"] = image_bytes(255, fmt="PNG")
+    entries["faces/train_img/000003.jpg"] = image_bytes(255, size=100)
+    entries["faces/val_img/000001.jpg"] = image_bytes(val_grey(1), mode="L", size=32)
+    summary = build_index(checked(tmp_path, entries), tmp_path / "out", 0.34, 0.34, 0)
     assert summary["resized"] == 2
     assert "resized to 64x64: 2 images" in format_summary(summary)
     images = np.load(tmp_path / "out" / "train_img.npy")
     assert images.reshape(3, -1).mean(axis=1).round().tolist() == [0, 255, 255]
 
 
-def test_a_number_without_a_label_line_is_refused(tmp_path, previous_prepared):
-    # Five labels, five images, but numbered 1-4 and 6: image 6 has no line.
-    raw = make_raw(tmp_path / "raw", [0, 1, 1, 1, 0], train_names=[f"{n}.jpg" for n in (1, 2, 3, 4, 6)])
-    assert fails_harmlessly(raw, previous_prepared) == (
-        f"{raw / 'train_img' / '6.jpg'}: number 6 has no line in label_train.txt (5 lines)")
-
-
-def test_label_count_must_match(tmp_path, previous_prepared):
-    raw = make_raw(tmp_path / "raw", [0, 1, 1, 1], label_text="0\n1\n1\n")
-    assert fails_harmlessly(raw, previous_prepared) == (
-        f"{raw / 'label_train.txt'}: 3 lines but train_img/ holds 4 images")
-
-
-@pytest.mark.parametrize(("folder", "name", "content", "problem"), [
-    ("train_img", "000002.jpg", b"", "empty file (0 bytes)"),
-    ("train_img", "000002.jpg", image_bytes(0)[:300], "corrupt or truncated image ("),
-    ("val_img", "000002.jpg", b"<html>not found</html>", "not an image this pipeline can read"),
-    ("val_img", "readme.txt", b"faces", "not an image file (expected .jpg or .png)"),
-    ("val_img", "face_2.jpg", image_bytes(0), "file name is not a number"),
-    ("train_img", "2.jpg", image_bytes(0), "number 2 is used twice"),
+@pytest.mark.parametrize(("folder", "content", "problem"), [
+    ("train_img", b"", "empty file (0 bytes)"),
+    ("train_img", image_bytes(0)[:300], "corrupt or truncated image ("),
+    ("val_img", b"<html>not found</html>", "not an image this pipeline can read"),
 ])
-def test_a_bad_image_file_is_named(tmp_path, previous_prepared, folder, name, content, problem):
-    raw = make_raw(tmp_path / "raw", [0, 1, 1, 1])
-    if name == "2.jpg":  # a duplicate must not be a count mismatch first
-        (raw / "train_img" / "000004.jpg").unlink()
-        (raw / "label_train.txt").write_text("0\n1\n1\n")
-    (raw / folder / name).write_bytes(content)
-    message = fails_harmlessly(raw, previous_prepared)
-    assert message.startswith(f"{raw / folder}/") and problem in message
-    assert name in message
+def test_a_bad_image_is_named_by_its_entry(tmp_path, previous_prepared, folder, content, problem):
+    entries = exercise_entries([0, 1, 1, 1])
+    entries[f"faces/{folder}/000002.jpg"] = content
+    message = fails_harmlessly(checked(tmp_path, entries), previous_prepared)
+    assert message.startswith(f"{tmp_path / 'faces.zip'}: entry 'faces/{folder}/000002.jpg': {problem}")
+
+
+def test_an_archive_changed_since_the_check_is_refused(tmp_path, previous_prepared):
+    manifest = checked_archive(tmp_path, [0, 1, 1, 1], zipfile.ZIP_STORED)
+    entries = exercise_entries([0, 1, 1, 1])
+    changed = bytearray(entries["faces/train_img/000003.jpg"])
+    changed[200] ^= 0xFF  # stored, so the archive keeps its size: only the CRC tells
+    entries["faces/train_img/000003.jpg"] = bytes(changed)
+    archive = write_zip(tmp_path / "faces.zip", entries, zipfile.ZIP_STORED)
+    assert fails_harmlessly(manifest, previous_prepared) == (
+        f"{archive}: entry 'faces/train_img/000003.jpg' is damaged (Bad CRC-32 for file 'faces/train_img/000003.jpg')")
+    entries["faces/train_img/000003.jpg"] = image_bytes(255, size=32)
+    write_zip(tmp_path / "faces.zip", entries)
+    assert fails_harmlessly(manifest, previous_prepared) == (
+        f"{manifest}: describes another archive than {archive} (its size changed); "
+        "run the check stage again (dvc repro check)")
+
+
+@pytest.mark.parametrize("text", [None, "{not json", '{"format": 1}', "[]"])
+def test_a_missing_or_foreign_manifest_is_named(tmp_path, previous_prepared, text):
+    manifest = tmp_path / "data" / "manifest.json"
+    if text is not None:
+        manifest.write_text(text)
+    message = fails_harmlessly(manifest, previous_prepared)
+    expected = "not found (run the check stage first" if text is None else "not a manifest this version"
+    assert message.startswith(f"{manifest}: {expected}")
 
 
 def test_stratified_split_keeps_class_proportions_in_each_part():
@@ -165,87 +171,46 @@ def test_split_is_seeded(tmp_path):
     assert np.array_equal(stratified_split(labels, 0.1, 0.1, 5), stratified_split(labels, 0.1, 0.1, 5))
     assert not np.array_equal(stratified_split(labels, 0.1, 0.1, 5), stratified_split(labels, 0.1, 0.1, 6))
     # And through the stage's own output.
-    raw = make_raw(tmp_path / "raw", LABELS)
+    manifest = checked_archive(tmp_path, LABELS)
     splits = []
     for seed, out in ((1, "a"), (1, "b"), (2, "c")):
-        build_index(raw, tmp_path / out, 0.25, 0.25, seed)
+        build_index(manifest, tmp_path / out, 0.25, 0.25, seed)
         splits.append([r["part"] for r in read_csv(tmp_path / out / "train_img.csv")])
     assert set(splits[0]) == set(PARTS)
     assert splits[0] == splits[1] != splits[2]
 
 
-def noisy_images(folder: Path, n: int) -> list[Path]:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True)
-    paths = []
-    for i in range(1, n + 1):
-        # Mixed sizes and formats so both paths also resize and convert.
-        size = 64 if i % 5 else 48
-        paths.append(folder / f"{i}.{'png' if i % 3 else 'jpg'}")
-        paths[-1].write_bytes(image_bytes(rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
-                                          fmt="PNG" if i % 3 else "JPEG"))
-    return paths
-
-
-def test_parallel_decoding_gives_the_serial_array(tmp_path, monkeypatch):
-    paths = noisy_images(tmp_path / "img", 300)
-    serial_resized = decode_to_array(paths, tmp_path / "serial.npy", "serial", workers=1)
-    monkeypatch.setattr(prepare, "PARALLEL_FROM", 10)
-    monkeypatch.setattr(prepare, "CHUNK", 64)  # several chunks, so both workers take part
-    pools = []
-
-    class CountedPool(ProcessPoolExecutor):
-        def __init__(self, workers):
-            pools.append(workers)
-            super().__init__(workers)
-
-    monkeypatch.setattr(prepare, "ProcessPoolExecutor", CountedPool)
-    parallel_resized = decode_to_array(paths, tmp_path / "parallel.npy", "parallel", workers=2)
-    assert pools == [2]
-    assert serial_resized == parallel_resized == 60
-    serial, parallel = np.load(tmp_path / "serial.npy"), np.load(tmp_path / "parallel.npy")
-    assert serial.shape == (300, 64, 64, 3) and np.array_equal(serial, parallel)
-
-
-def test_an_error_in_a_worker_is_a_clean_error_naming_the_file(tmp_path, monkeypatch):
-    paths = noisy_images(tmp_path / "img", 200)
-    paths[150].write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    monkeypatch.setattr(prepare, "PARALLEL_FROM", 10)
-    monkeypatch.setattr(prepare, "CHUNK", 32)
-    with pytest.raises(FaceclsError) as error:
-        decode_to_array(paths, tmp_path / "out.npy", "parallel", workers=2)
-    assert str(error.value).startswith(f"{paths[150]}: ")
-
-
 def test_a_full_disk_while_indexing_keeps_the_previous_output(tmp_path, previous_prepared, monkeypatch):
-    raw = make_raw(tmp_path / "raw", LABELS)
-    real_write_csv = prepare._write_csv
+    manifest = checked_archive(tmp_path, LABELS)
+    real_write_csv = indexing._write_csv
 
     def disk_fills_up(path, header, rows):
         real_write_csv(path, header, list(rows)[:2])  # half a file is on disk...
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # ...when the disk is full
 
-    monkeypatch.setattr(prepare, "_write_csv", disk_fills_up)
-    assert fails_harmlessly(raw, previous_prepared) == (
+    monkeypatch.setattr(indexing, "_write_csv", disk_fills_up)
+    assert fails_harmlessly(manifest, previous_prepared) == (
         f"{previous_prepared}: cannot write ({os.strerror(errno.ENOSPC)})")
 
 
 @pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate on this system")
 def test_space_for_the_arrays_is_reserved_before_decoding(tmp_path, previous_prepared, monkeypatch):
     # A memory-mapped write to a full disk kills the process with SIGBUS: it must fail before that.
-    raw = make_raw(tmp_path / "raw", LABELS)
+    manifest = checked_archive(tmp_path, LABELS)
 
     def no_space(fd, offset, length):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "posix_fallocate", no_space)
-    assert fails_harmlessly(raw, previous_prepared) == (
+    assert fails_harmlessly(manifest, previous_prepared) == (
         f"{previous_prepared}: cannot write ({os.strerror(errno.ENOSPC)})")
 
 
 def test_index_stage_prints_the_summary_and_fails_with_one_line(tmp_path, run_stage):
-    make_raw(tmp_path / "data" / "raw", LABELS, val_numbers=(1, 2, 4))
-    write_params(tmp_path, **{"split.tune_fraction": 0.25, "split.test_fraction": 0.25, "split.seed": 0})
+    entries = exercise_entries(LABELS, val_numbers=(1, 2, 4))
+    checked(tmp_path, entries)
+    write_params(tmp_path, **{"data.archive": "faces.zip", "split.tune_fraction": 0.25, "split.test_fraction": 0.25,
+                              "split.seed": 0})
     done = run_stage("index", tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
@@ -256,20 +221,22 @@ def test_index_stage_prints_the_summary_and_fails_with_one_line(tmp_path, run_st
         "warning: missing numbers in val_img: 1 (first: [3]); label_val.txt follows numeric order"]
     before = {p.name: p.read_bytes() for p in (tmp_path / "data" / "prepared").iterdir()}
 
-    broken = tmp_path / "data" / "raw" / "train_img" / "000005.jpg"
-    broken.write_bytes(broken.read_bytes()[:200])
+    entries["faces/train_img/000005.jpg"] = entries["faces/train_img/000005.jpg"][:200]
+    checked(tmp_path, entries)
     failed = run_stage("index", tmp_path)
-    assert_clean_failure(failed, "data/raw/train_img/000005.jpg: corrupt or truncated image")
+    assert_clean_failure(failed, "faces.zip: entry 'faces/train_img/000005.jpg': corrupt or truncated image")
     assert {p.name: p.read_bytes() for p in (tmp_path / "data" / "prepared").iterdir()} == before
     assert leftovers(tmp_path / "data") == []
 
 
 @pytest.mark.skipif(not SHARED_SAMPLE.exists(), reason=f"shared sample {SHARED_SAMPLE} is absent")
 def test_the_shared_sample_of_real_faces(tmp_path):
-    unzipped = extract_archive(SHARED_SAMPLE, tmp_path / "raw")
-    assert unzipped == {"archive": str(SHARED_SAMPLE), "root": "ml_exercise_faces/", "train_images": 2500,
-                        "val_images": 500, "class_0": 264, "class_1": 2236}
-    summary = build_index(tmp_path / "raw", tmp_path / "prepared", 0.1, 0.1, 42)
+    manifest = check_archive(SHARED_SAMPLE)
+    assert (manifest["root"], manifest["labels"].count("0"), manifest["labels"].count("1")) == (
+        "ml_exercise_faces/", 264, 2236)
+    assert len(manifest["train_img"]["names"]) == 2500 and len(manifest["val_img"]["names"]) == 500
+    write_manifest(tmp_path / "manifest.json", manifest)
+    summary = build_index(tmp_path / "manifest.json", tmp_path / "prepared", 0.1, 0.1, 42)
     assert summary["parts"] == {"train": {"n": 2000, "class_0": 212}, "tune": {"n": 250, "class_0": 26},
                                 "test": {"n": 250, "class_0": 26}}
     assert summary["val_img"] == 500 and summary["resized"] == 0 and summary["val_img_missing_count"] == 0

@@ -131,7 +131,7 @@ def test_missing_or_unreadable_params_file(tmp_path):
 
 
 @pytest.mark.parametrize(("stage", "args", "key", "value"), [
-    ("unzip", [], "data.archive", ""), ("index", [], "split.seed", "42"),
+    ("check", [], "data.archive", ""), ("index", [], "split.seed", "42"),
     ("train", ["simplecnn"], "train.epochs", 0), ("train", ["simplecnn"], "variants.simplecnn.arch", "vit"),
     ("evaluate", ["simplecnn"], "evaluate.threshold", "0.4"), ("predict", [], "predict.variant", "nope")])
 def test_a_stage_stops_on_bad_params_with_one_line(tmp_path, run_stage, stage, args, key, value):
@@ -143,7 +143,7 @@ def test_a_stage_stops_on_bad_params_with_one_line(tmp_path, run_stage, stage, a
 
 def test_a_stage_reports_broken_yaml_with_one_line(tmp_path, run_stage):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(project_params()) + "split: [\n")
-    assert_clean_failure(run_stage("unzip", tmp_path), "params.yaml: not valid YAML (line ")
+    assert_clean_failure(run_stage("check", tmp_path), "params.yaml: not valid YAML (line ")
 
 
 def test_an_unknown_train_key_is_named(tmp_path):

@@ -130,18 +130,18 @@ def test_editing_a_module_a_stage_imports_makes_dvc_rerun_that_stage(tmp_path):
     repo = make_tiny_repo(tmp_path, epochs=1, n_train=48, n_val=8)
     dvc(repo, "repro", "train@simplecnn")
     for module, stale, fresh in [
-        ("facecls/data/labels.py", {"unzip", "index"}, {"train@simplecnn"}),
-        ("facecls/evaluation/thresholds.py", {"train@simplecnn"}, {"unzip", "index"}),  # early stopping
-        ("facecls/models/inference.py", {"train@simplecnn"}, {"unzip", "index"}),
+        ("facecls/data/labels.py", {"check", "index"}, {"train@simplecnn"}),
+        ("facecls/evaluation/thresholds.py", {"train@simplecnn"}, {"check", "index"}),  # early stopping
+        ("facecls/models/inference.py", {"train@simplecnn"}, {"check", "index"}),
     ]:
         path = repo / module
         original = path.read_text(encoding="utf-8")
         path.write_text(original + "\n# edited\n", encoding="utf-8")
-        status = dvc(repo, "status", "unzip", "index", "train@simplecnn")
+        status = dvc(repo, "status", "check", "index", "train@simplecnn")
         listed = {line.rstrip(":") for line in status.splitlines() if line and not line.startswith((" ", "\t"))}
         assert stale <= listed and not fresh & listed, (module, status)
         path.write_text(original, encoding="utf-8")
-    assert "changed" not in dvc(repo, "status", "unzip", "index", "train@simplecnn")
+    assert "changed" not in dvc(repo, "status", "check", "index", "train@simplecnn")
 
 
 def test_the_comparing_plots_name_every_scored_variant():

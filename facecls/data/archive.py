@@ -1,25 +1,34 @@
-"""Extract the exercise archive safely, whatever top folder it uses.
+"""The exercise archive as it comes from elsewhere: what may be trusted in it, and reading its entries.
 
-The archive comes from elsewhere, so every entry is checked before anything
-is written: nothing may land outside the target, links are refused, and the
-declared sizes must fit images of 64x64 (a decompression bomb is refused).
+Every entry is checked from the central directory before any of its bytes is used:
+nothing may land outside a target folder, links are refused, the declared sizes must
+fit images of 64x64 (a decompression bomb is refused), and an encrypted entry or an
+unknown compression method is named. Whatever top folder holds ``train_img/``,
+``val_img/`` and ``label_train.txt`` is the root.
+
+Entries are then read by their offset in the archive (``read_entries``), which the
+check stage's manifest records: the index stage and its workers open the file and parse
+no central directory (a second per process for 120,000 entries), and skip zipfile's own
+per-entry reader (five times the bare read). Every entry read must have its own name in
+its local header and the CRC the central directory declared, and is never inflated past
+its declared size.
 """
 
 from __future__ import annotations
 
+import bz2
 import lzma
+import os
+import re
 import stat
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from typing import NamedTuple
 
-from tqdm import tqdm
-
-from facecls.atomic import atomic_dir
-from facecls.data.images import count_images
-from facecls.data.labels import decode_labels
 from facecls.errors import FaceclsError, one_line
 from facecls.params import check, get
 
@@ -33,29 +42,33 @@ MAX_BYTES_PER_ENTRY = 4 * 1024 * 1024
 MAX_BYTES_PER_IMAGE = 64 * 1024
 MAX_TOTAL_SLACK = 64 * 1024 * 1024
 MAX_RATIO = 200  # real JPEGs barely compress; text compresses ~10x
-COPY_CHUNK = 1 << 20
+_LOCAL_HEADER = struct.Struct("<4s2xH18xHH")  # signature, flags, name and extra field lengths
+_ENCRYPTED = 0x1 | 0x40  # traditional and strong encryption
+_PATCHED = 0x20  # "compressed patched data": no reader implements it
+_UTF8_NAME = 0x800
+# A newline or another control character in a name would break every one-line message
+# (and the CSV indexes) that shows it; no image set needs one.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
-# What zipfile raises for a damaged, encrypted or exotic entry: a bad header,
-# CRC or stream, an unsupported method, a name that is not valid UTF-8, or a
-# read past the end of a truncated file.
+# What zipfile raises for a damaged or exotic archive: a bad header or central
+# directory, a name that is not valid UTF-8, or a read past the end of a truncated file.
 _DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, lzma.LZMAError,
             NotImplementedError, RuntimeError, ValueError, struct.error, OverflowError)
 
 
 def archive_setting(params: dict, source: str = "params.yaml") -> Path:
-    """``data.archive``, checked to be a path (whether it exists is the extraction's business)."""
+    """``data.archive``, checked to be a path (whether it exists is the check stage's business)."""
     archive = get(params, "data.archive", source)
     check(isinstance(archive, str) and archive != "", source, "data.archive", "a path", archive)
     return Path(archive)
 
 
-@dataclass
-class ArchiveLayout:
-    root: str  # the prefix before train_img/, "" or "something/"
-    members: list[zipfile.ZipInfo]
+def entry_source(archive: str | Path, name: str) -> str:
+    """How an error names an entry: ``data/x.zip: entry 'faces/train_img/5.jpg'``."""
+    return f"{archive}: entry {name!r}"
 
 
-def _open_zip(archive: Path) -> zipfile.ZipFile:
+def open_zip(archive: Path) -> zipfile.ZipFile:
     try:
         if not archive.exists():
             raise FaceclsError(f"{archive}: archive not found (set data.archive in params.yaml)")
@@ -68,20 +81,62 @@ def _open_zip(archive: Path) -> zipfile.ZipFile:
         raise FaceclsError(f"{archive}: cannot read ({exc.strerror or exc})") from None
 
 
+def _check_readable(archive: Path, info: zipfile.ZipInfo) -> None:
+    if info.flag_bits & _ENCRYPTED:
+        raise FaceclsError(f"{entry_source(archive, info.filename)} is encrypted; "
+                           "re-create the archive without a password")
+    if info.compress_type not in _INFLATE or info.flag_bits & _PATCHED:
+        raise FaceclsError(f"{entry_source(archive, info.filename)} uses compression method "
+                           f"{info.compress_type}, which cannot be read (use deflate)")
+
+
 def _check_entry(archive: Path, info: zipfile.ZipInfo) -> None:
     name = info.filename
-    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if not name:
+        raise FaceclsError(f"{archive}: an entry has an empty name")
+    # The parts a path library would see ("a//./b" is a/b), without its cost per entry.
+    parts = [part for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
     if name.startswith(("/", "\\")) or (parts and ":" in parts[0]) or ".." in parts:
-        raise FaceclsError(f"{archive}: entry {name!r} would be written outside the target folder")
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        raise FaceclsError(f"{archive}: entry {name!r} is a symbolic link, refused")
+        raise FaceclsError(f"{entry_source(archive, name)} would be written outside the target folder")
+    if _CONTROL.search(info.orig_filename):  # zipfile's filename stops at a NUL byte
+        raise FaceclsError(f"{entry_source(archive, name)} has a control character in its name")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise FaceclsError(f"{entry_source(archive, name)} is a symbolic link, refused")
     if info.file_size > MAX_BYTES_PER_ENTRY or (
         info.compress_size > 0 and info.file_size / info.compress_size > MAX_RATIO
         and info.file_size > 1024 * 1024
     ):
-        raise FaceclsError(f"{archive}: entry {name!r} declares {info.file_size} bytes, "
+        raise FaceclsError(f"{entry_source(archive, name)} declares {info.file_size} bytes, "
                            "too large for a 64x64 image (decompression bomb?)")
+    if info.compress_size > MAX_BYTES_PER_ENTRY:  # read whole into memory: bounded like the rest
+        raise FaceclsError(f"{entry_source(archive, name)} declares {info.compress_size} compressed bytes, "
+                           "too large for a 64x64 image")
+    if not info.is_dir():
+        _check_readable(archive, info)
+
+
+@dataclass
+class ArchiveLayout:
+    root: str  # the prefix before train_img/, "" or "something/"
+    members: list[zipfile.ZipInfo]  # the files of train_img/, val_img/ and the label file
+
+    @property
+    def label_entry(self) -> str:
+        return self.root + LABEL_FILE
+
+
+def _refuse_clashes(archive: Path, members: list[zipfile.ZipInfo]) -> None:
+    """A file and a folder of the same name cannot both be extracted: the later entry is named."""
+    files: set[str] = set()
+    folders: set[str] = set()
+    for info in members:
+        parts = info.filename.split("/")
+        parents = {"/".join(parts[:i]) for i in range(1, len(parts))}
+        if info.filename in folders or parents & files:
+            raise FaceclsError(f"{entry_source(archive, info.filename)} clashes with another entry "
+                               "(a file and a folder of the same name)")
+        files.add(info.filename)
+        folders |= parents
 
 
 def find_layout(archive: Path, zf: zipfile.ZipFile) -> ArchiveLayout:
@@ -109,75 +164,104 @@ def find_layout(archive: Path, zf: zipfile.ZipFile) -> ArchiveLayout:
         raise FaceclsError(f"{archive}: missing {root}{LABEL_FILE}")
     if not any(n.startswith(root + "val_img/") and not n.endswith("/") for n in names):
         raise FaceclsError(f"{archive}: missing {root}val_img/ (or it holds no files)")
-    wanted = [i for i in infos if not i.is_dir() and (
-        i.filename == root + LABEL_FILE
-        or any(i.filename.startswith(f"{root}{folder}/") for folder in IMAGE_FOLDERS))]
+    folders = tuple(f"{root}{folder}/" for folder in IMAGE_FOLDERS)
+    wanted = [i for i in infos if not i.is_dir() and (i.filename == root + LABEL_FILE or i.filename.startswith(folders))]
+    _refuse_clashes(archive, wanted)
     return ArchiveLayout(root=root, members=wanted)
 
 
-def _copy_entry(archive: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, destination: Path) -> None:
-    """Copy one entry; a read problem blames the archive, a write problem the disk."""
-    def damaged(exc: BaseException) -> FaceclsError:
-        return FaceclsError(f"{archive}: entry {info.filename!r} is damaged ({one_line(exc)})")
+class Entry(NamedTuple):
+    """What reading one entry takes, from the central directory: small enough to send to a worker."""
+    name: str
+    offset: int  # of its local header
+    compressed: int
+    size: int
+    crc: int
+    method: int
 
-    if info.flag_bits & 0x1:
-        raise FaceclsError(f"{archive}: entry {info.filename!r} is encrypted; "
-                           "re-create the archive without a password")
+
+def entry_of(archive: Path, info: zipfile.ZipInfo) -> Entry:
+    """The entry of ``info``, refused if no reader can read it."""
+    _check_readable(archive, info)
+    return Entry(info.filename, info.header_offset, info.compress_size, info.file_size, info.CRC, info.compress_type)
+
+
+def _lzma_raw(data: bytes, size: int) -> bytes:
+    # Zip's LZMA: a 2-byte version, the length of the properties, 5 bytes of properties
+    # (lc/lp/pb and the dictionary size), then a raw LZMA1 stream.
+    if len(data) < 4:
+        raise lzma.LZMAError("truncated LZMA header")
+    (props_size,) = struct.unpack_from("<H", data, 2)
+    props = data[4:4 + props_size]
+    if props_size != 5 or len(props) != 5:
+        raise lzma.LZMAError(f"LZMA properties of {props_size} bytes, expected 5")
+    lc_lp_pb, dict_size = props[0], int.from_bytes(props[1:5], "little")
+    # No back-reference reaches beyond the entry's own size: a larger dictionary, which
+    # liblzma would allocate in full, is never needed.
+    options = {"id": lzma.FILTER_LZMA1, "lc": lc_lp_pb % 9, "lp": lc_lp_pb // 9 % 5, "pb": lc_lp_pb // 45,
+               "dict_size": max(min(dict_size, size), 4096)}
+    return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[options]).decompress(data[4 + props_size:], size)
+
+
+# Each yields at most the declared size: an entry that inflates beyond it is cut there
+# and then fails its CRC, as zipfile's own reader does.
+_INFLATE = {
+    zipfile.ZIP_STORED: lambda data, size: data[:size],
+    zipfile.ZIP_DEFLATED: lambda data, size: zlib.decompressobj(-15).decompress(data, size),
+    zipfile.ZIP_BZIP2: lambda data, size: bz2.BZ2Decompressor().decompress(data, size),
+    zipfile.ZIP_LZMA: _lzma_raw,
+}
+
+
+def _read_entry(archive: str, file, entry: Entry) -> bytes:
+    def damaged(problem: str) -> FaceclsError:
+        return FaceclsError(f"{entry_source(archive, entry.name)} is damaged ({problem})")
+
+    if entry.offset < 0:  # zipfile's arithmetic on a damaged directory can go below the start
+        raise damaged("Bad offset of its local header")
     try:
-        src = zf.open(info)
-    except NotImplementedError:
-        raise FaceclsError(f"{archive}: entry {info.filename!r} uses compression method "
-                           f"{info.compress_type}, which cannot be read (use deflate)") from None
-    except (*_DAMAGED, OSError) as exc:
-        raise damaged(exc) from None
-    with src:
-        try:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            dst = open(destination, "wb")
-        except (FileExistsError, NotADirectoryError, IsADirectoryError):
-            # The archive holds both a file and a folder of this name: its fault, not the disk's.
-            raise FaceclsError(f"{archive}: entry {info.filename!r} clashes with another entry "
-                               "(a file and a folder of the same name)") from None
-        with dst:
-            while True:
-                try:
-                    chunk = src.read(COPY_CHUNK)
-                except (*_DAMAGED, OSError) as exc:  # bz2 reports a bad stream as OSError
-                    raise damaged(exc) from None
-                if not chunk:
-                    break
-                dst.write(chunk)
+        file.seek(entry.offset)
+        header = file.read(_LOCAL_HEADER.size)
+        if len(header) < _LOCAL_HEADER.size:
+            raise damaged("Truncated file header")
+        signature, flags, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+        if signature != b"PK\x03\x04":
+            raise damaged("Bad magic number for file header")
+        name = file.read(name_length).decode("utf-8" if flags & _UTF8_NAME else "cp437", errors="replace")
+        if name.replace(os.sep, "/") != entry.name:  # as zipfile gives names on this system
+            raise damaged(f"its local header names {name[:80]!r}" + ("..." if len(name) > 80 else ""))
+        file.seek(extra_length, os.SEEK_CUR)
+        stored = file.read(entry.compressed)
+    except OSError as exc:
+        raise FaceclsError(f"{archive}: cannot read ({exc.strerror or one_line(exc)})") from None
+    try:
+        # Not asked for 0 bytes: zlib takes a limit of 0 as no limit.
+        data = _INFLATE[entry.method](stored, entry.size) if entry.size else b""
+    except (*_DAMAGED, OSError) as exc:  # bz2 reports a bad stream as OSError
+        raise damaged(one_line(exc)) from None
+    if len(data) < entry.size:
+        raise damaged(f"ends after {len(data)} of its {entry.size} bytes")
+    if zlib.crc32(data) != entry.crc:
+        raise damaged(f"Bad CRC-32 for file {entry.name!r}")
+    return data
 
 
-def extract_archive(archive: str | Path, target: str | Path) -> dict:
-    """Extract train_img/, val_img/ and label_train.txt into ``target``.
+def read_entries(archive: str | Path, entries: Iterable[Entry]) -> Iterator[bytes]:
+    """The bytes of each entry, in turn, from one open file."""
+    try:
+        file = open(archive, "rb")
+    except OSError as exc:
+        raise FaceclsError(f"{archive}: cannot read ({exc.strerror or exc})") from None
+    with file:
+        for entry in entries:
+            yield _read_entry(str(archive), file, entry)
 
-    ``target`` is replaced only when everything extracted and checked out;
-    on any failure the previous ``target`` (if any) is left as it was.
-    """
-    archive, target = Path(archive), Path(target)
-    with _open_zip(archive) as zf:
-        layout = find_layout(archive, zf)
-        try:
-            with atomic_dir(target) as tmp:
-                # disable=None: no progress bar when stderr is not a terminal (logs, CI);
-                # the with block closes it before any error line is printed.
-                with tqdm(total=len(layout.members), desc="unzip", unit="file", mininterval=1.0,
-                          disable=None) as bar:
-                    for info in layout.members:
-                        _copy_entry(archive, zf, info, tmp / info.filename[len(layout.root):])
-                        bar.update()
-                for folder in IMAGE_FOLDERS:
-                    (tmp / folder).mkdir(exist_ok=True)
-                # Problems are reported against the entry in the archive, not the temporary copy.
-                label_entry = f"{layout.root}{LABEL_FILE}"
-                labels = decode_labels((tmp / LABEL_FILE).read_bytes(), f"{archive}: {label_entry}")
-                n_train, n_val = (count_images(tmp / folder) for folder in IMAGE_FOLDERS)
-                if len(labels) != n_train:
-                    raise FaceclsError(f"{archive}: {label_entry} has {len(labels)} lines but "
-                                       f"{layout.root}train_img/ holds {n_train} images")
-        except OSError as exc:
-            # Reads from the archive are turned into FaceclsError above: this is the disk.
-            raise FaceclsError(f"{target}: cannot write ({exc.strerror or one_line(exc)})") from None
-    return {"archive": str(archive), "root": layout.root or "(top level)", "train_images": n_train,
-            "val_images": n_val, "class_0": int((labels == 0).sum()), "class_1": int((labels == 1).sum())}
+
+@dataclass(frozen=True)
+class ArchiveSource:
+    """Images read from the archive, for facecls.data.decode: pickled to each worker as a path only."""
+    archive: str
+
+    def blobs(self, entries: list[Entry]) -> Iterator[tuple[bytes, str]]:
+        for entry, data in zip(entries, read_entries(self.archive, entries)):
+            yield data, entry_source(self.archive, entry.name)

@@ -12,7 +12,7 @@ import io
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +27,10 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 _NUMBERED = re.compile(r"[0-9]+")
 
 
-def _visible_files(folder: Path) -> list[os.DirEntry]:
-    # Dot files (.DS_Store, editor leftovers) are never images of the set.
-    return [e for e in os.scandir(folder) if e.is_file() and not e.name.startswith(".")]
-
-
-def count_images(folder: Path) -> int:
-    """How many files of ``folder`` have an image suffix (what list_numbered_images would list)."""
-    return sum(os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES for e in _visible_files(folder))
+def is_listed(name: str) -> bool:
+    """Whether a file of an image folder belongs to the set: dot files (.DS_Store, editor
+    leftovers, the ``._1.jpg`` forks macOS adds) never do."""
+    return not name.startswith(".")
 
 
 class MissingNumbers(Sequence):
@@ -69,31 +65,37 @@ class MissingNumbers(Sequence):
         return first + index - (self._ends[run - 1] if run else 0)
 
 
-def list_numbered_images(folder: str | Path) -> tuple[list[tuple[int, Path]], MissingNumbers]:
-    """The images of ``folder`` in numeric order, and the numbers missing up to the last one.
-
-    A file that is not ``<number>.<image suffix>`` or a number used twice is an error
-    naming the file: it would silently shift labels or output lines otherwise.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FaceclsError(f"{folder}: folder not found")
-    by_number: dict[int, Path] = {}
-    for entry in _visible_files(folder):
-        path = folder / entry.name
-        stem, suffix = os.path.splitext(entry.name)
+def order_by_number(names: Iterable[str], source: Callable[[str], str],
+                    folder: str) -> tuple[list[tuple[int, str]], MissingNumbers]:
+    """``names`` (of one folder, on disk or in an archive) in numeric order, and the numbers
+    missing up to the last one. A name that is not ``<number>.<image suffix>`` or a number
+    used twice is an error naming the file (``source(name)``): it would silently shift labels
+    or output lines otherwise; ``folder`` names the folder when it holds no image at all."""
+    by_number: dict[int, str] = {}
+    for name in names:
+        stem, suffix = os.path.splitext(name)
         if suffix.lower() not in IMAGE_SUFFIXES:
-            raise FaceclsError(f"{path}: not an image file (expected .jpg or .png)")
+            raise FaceclsError(f"{source(name)}: not an image file (expected .jpg or .png)")
         if not _NUMBERED.fullmatch(stem):
-            raise FaceclsError(f"{path}: file name is not a number, so it cannot be ordered or labelled")
+            raise FaceclsError(f"{source(name)}: file name is not a number, so it cannot be ordered or labelled")
         number = int(stem)
         if number in by_number:
-            raise FaceclsError(f"{path}: number {number} is used twice (also {by_number[number].name})")
-        by_number[number] = path
+            raise FaceclsError(f"{source(name)}: number {number} is used twice (also {by_number[number]})")
+        by_number[number] = name
     if not by_number:
         raise FaceclsError(f"{folder}: holds no images")
     numbers = sorted(by_number)
     return [(n, by_number[n]) for n in numbers], MissingNumbers(numbers)
+
+
+def list_numbered_images(folder: str | Path) -> tuple[list[tuple[int, Path]], MissingNumbers]:
+    """The images of ``folder`` in numeric order, and the numbers missing up to the last one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FaceclsError(f"{folder}: folder not found")
+    names = (e.name for e in os.scandir(folder) if e.is_file() and is_listed(e.name))
+    numbered, missing = order_by_number(names, lambda name: str(folder / name), str(folder))
+    return [(n, folder / name) for n, name in numbered], missing
 
 
 def decode_image(data: bytes, source: str) -> tuple[np.ndarray, bool]:
@@ -111,7 +113,13 @@ def decode_image(data: bytes, source: str) -> tuple[np.ndarray, bool]:
                 if img.width * img.height > 4096 * 4096:
                     raise FaceclsError(f"{source}: image of {img.width}x{img.height} is far too large")
                 img.load()
-                rgb = img.convert("RGB")
+                # convert() copies even an image that is RGB already: a tenth of the decode time.
+                rgb = img if img.mode == "RGB" else img.convert("RGB")
+                resized = rgb.size != (SIZE, SIZE)
+                if resized:
+                    rgb = rgb.resize((SIZE, SIZE), Image.BICUBIC)
+                # Inside the with block: a closed image no longer holds its pixels.
+                pixels = np.asarray(rgb, dtype=np.uint8)
     except FaceclsError:
         raise
     except UnidentifiedImageError:
@@ -122,7 +130,4 @@ def decode_image(data: bytes, source: str) -> tuple[np.ndarray, bool]:
         # Decoders meet damaged data with many exception types (OSError, SyntaxError,
         # struct.error, IndexError, ...); for a file from elsewhere they all mean the same.
         raise FaceclsError(f"{source}: corrupt or truncated image ({one_line(exc)})") from None
-    resized = rgb.size != (SIZE, SIZE)
-    if resized:
-        rgb = rgb.resize((SIZE, SIZE), Image.BICUBIC)
-    return np.asarray(rgb, dtype=np.uint8), resized
+    return pixels, resized

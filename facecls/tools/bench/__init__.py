@@ -5,10 +5,10 @@
 * draws (once, cached under ``bench/cache/``, keyed by size) an archive in the
   exercise layout: a few hundred demo faces, each image a cheap perturbation of
   one (flip, shift, gain, sensor noise), JPEG quality 95;
-* times ``unzip`` and ``index`` (each in a subprocess: wall time, images/s, peak
-  memory) beside their ceilings: a bare stdlib extraction, and the raw decode
-  rate of the same JPEG bytes already in memory with as many processes as
-  ``index`` uses;
+* times the ``check`` and ``index`` stages' code (each in a subprocess: wall time,
+  CPU time, peak memory) beside their ceilings: zipfile reading the central
+  directory and label file, and the raw decode rate of the same JPEG bytes
+  already in memory with as many processes as ``index`` uses;
 * per model family, times the training loop's own ``fit_epoch`` on the
   memory-mapped array (a bounded number of batches over random rows of the whole
   set) beside the bare model's forward + backward + optimizer step on an
@@ -16,7 +16,7 @@
   training does), and ``predict_logits`` beside the bare forward pass; pairs run
   back to back and the ratio is the median of the per-round ratios;
 * measures peak memory while training on the 100k array;
-* times ``dvc repro`` of unzip -> index -> train@simplecnn (one full epoch) in a
+* times ``dvc repro`` of check -> index -> train@simplecnn (one full epoch) in a
   temporary copy of the repository, each stage's command and DVC's own time
   between them, beside what the ceilings above predict;
 * writes the figures, each with its ceiling and ratio, to a Markdown table and

@@ -1,5 +1,5 @@
 """``python -m facecls.tools.bench``: the command line, and the internal sub-commands the
-benchmark starts in processes of their own (``_wrap``, ``_fraction``, ``_bare_unzip``, ``_probe``)."""
+benchmark starts in processes of their own (``_wrap``, ``_fraction``, ``_bare_listing``, ``_probe``)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 from facecls.atomic import write_text
 from facecls.tools import bench
-from facecls.tools.bench.ceilings import bare_unzip
+from facecls.tools.bench.ceilings import bare_listing
 from facecls.tools.bench.measure import load_avg, record_stage
 from facecls.tools.bench.report import keep_notes, render_markdown
 
 # run, probe and dvc_run (torch, the training loop) are imported where they are used: `_wrap` runs
-# around every stage of the timed `dvc repro` and `_bare_unzip` is the extraction ceiling, so
+# around every stage of the timed `dvc repro` and `_bare_listing` is the check stage's ceiling, so
 # neither may pay for importing torch (seconds, and memory) in its figures.
 
 
@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[0] if argv else ""
     if command == "_wrap":  # _wrap LOG -- cmd ...
         return record_stage(argv[1], argv[argv.index("--") + 1:])
-    if command == "_bare_unzip":  # _bare_unzip ARCHIVE TARGET
-        bare_unzip(argv[1], argv[2])
+    if command == "_bare_listing":  # _bare_listing ARCHIVE
+        bare_listing(argv[1])
         return 0
     if command == "_fraction":  # _fraction F stages/train.py ARGS
         from facecls.tools.bench.dvc_run import run_fraction  # torch: see the note at the top

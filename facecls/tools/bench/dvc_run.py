@@ -50,8 +50,11 @@ def _copy_repo(repo: Path, archive: Path, *, epochs: int, fraction: float, batch
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in ("facecls", "stages"):
         shutil.copytree(REPO / name, repo / name, ignore=ignore)
-    for name in (".dvcignore",):
+    # data/weights/ is the weights stage's dependency: its README is enough for variants that start
+    # from random weights (and copies none of the user's weight files).
+    for name in (".dvcignore", "data/weights/README.md"):
         if (REPO / name).exists():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, repo / name)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"]["archive"] = str(archive.resolve())
@@ -96,7 +99,7 @@ def dvc_repro(archive: Path, work: Path, *, epochs: int, fraction: float, batch_
         raise RuntimeError(f"dvc init failed: {init.stderr.strip()}")
     out_log = work / "dvc-repro.log"
     out_log.unlink(missing_ok=True)
-    log(f"dvc repro train@simplecnn (unzip, index, {epochs} epoch(s) of {fraction:.0%} of the rows) ...")
+    log(f"dvc repro train@simplecnn (check, index, {epochs} epoch(s) of {fraction:.0%} of the rows) ...")
     begin = time.time()
     first = run_checked("dvc repro", [dvc, "repro", "train@simplecnn"], out_log, cwd=repo, env=env)
     finish = time.time()

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from facecls.tools.bench import MODULE
+from facecls.tools.bench import MODULE, REPO
 
 
 def load_avg() -> float:
@@ -99,6 +99,8 @@ def run_measured(cmd: list[str], *, cwd: Path | None = None, env: dict | None = 
                  log_path: Path | None = None) -> dict:
     """Run ``cmd``; wall time, exit status, CPU seconds and peak memory: the sum over its process
     tree (workers running side by side count together), sampled every 50 ms."""
+    if env is None:  # the checkout being benchmarked, not whichever facecls is installed
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     load_before = load_avg()
     started = time.perf_counter()

@@ -78,9 +78,9 @@ def render_markdown(results: dict, command: str) -> str:
                   f"generated archive and a single variant `simplecnn` trained for {d['epochs']} epoch(s), each "
                   f"visiting {d['fraction']:.0%} of the training rows (random rows over the whole memory-mapped "
                   "set; the tune part is scored whole each epoch); "
-                  "`data/raw` is `cache: false`, `data/prepared` and the model go to the DVC cache."
+                  "`data/manifest.json`, `data/prepared` and the model go to the DVC cache."
                   + (f" Training reported {tm.get('images_per_s', 0):,.0f} img/s." if tm.get("images_per_s") else "")]
-    lines += ["", "How each figure is taken: `unzip` and `index` run the stage code (`extract_archive`, `build_index`) "
+    lines += ["", "How each figure is taken: `check` and `index` run the stage code (`check_archive`, `build_index`) "
               "in a subprocess, wall time from start to exit, peak memory summed over its process tree (sampled); "
               "training runs the loop's own `fit_epoch` on the memory-mapped array, cut to a few batches of random "
               "rows, alternating with the bare step on one in-memory batch; prediction runs `predict_logits` on "

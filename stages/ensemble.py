@@ -24,10 +24,10 @@ from facecls.params import load_params
 def main() -> None:
     params = load_params()
     members = ensemble_members(params, tracked=sys.argv[1:])
-    model, info = load_ensemble(members)
-    save_ensemble(model_file(NAME), model, info)
     method, tta = evaluate_settings(params)
     precision = precision_setting(params, NAME)
+    model, info = load_ensemble(members)
+    save_ensemble(model_file(NAME), model, info)
     m = evaluate_model(NAME, model, info, load_labelled("data/prepared"), tta=tta, threshold_method=method,
                        metrics_path=Path(f"results/metrics/{NAME}.json"), out_dir=Path(f"results/eval/{NAME}"),
                        device=device_setting(params), precision=precision)

@@ -40,10 +40,11 @@ def test_short_training_learns_an_easy_task(tmp_path):
     assert not (tmp_path / "resume" / "toy.pt").exists(), "the resume checkpoint is removed when done"
 
 
-def test_same_params_give_the_same_weights_on_cpu(tmp_path):
-    data = toy_set(n=96)
-    run(tmp_path / "a", toy_config(epochs=1), data)
-    run(tmp_path / "b", toy_config(epochs=1), data)
+@pytest.mark.parametrize("setting", ["auto", "bf16"])
+def test_same_params_give_the_same_weights_on_cpu(tmp_path, setting):
+    data = toy_set(n=48)
+    run(tmp_path / "a", toy_config(epochs=1, precision=setting), data)
+    run(tmp_path / "b", toy_config(epochs=1, precision=setting), data)
     a = torch.load(tmp_path / "a" / "toy.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "b" / "toy.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)

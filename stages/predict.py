@@ -23,10 +23,9 @@ def main() -> None:
     choice, device, refitted = predict_variant(params), pick_device(device_setting(params)), refit_setting(params)
     metrics = read_metrics("results/metrics", scored_names(params))
     variant = chosen_variant(choice, metrics)
-    m = metrics[variant]
+    m, precision = metrics[variant], precision_setting(params, variant)
     model, info = (refit(params, variant, load_labelled("data/prepared")) if refitted
                    else load_model(model_file(variant), expect_variant=variant))
-    precision = precision_setting(params, variant)
     score_precision = scoring_precision(precision, info["config"], device)
     labels = label_images(model.to(device), load_unlabelled("data/prepared").images, m["threshold"], tta=tta,
                           device=device, precision=score_precision)

@@ -32,8 +32,8 @@ def precision_setting(params: dict, name: str, source: str = "params.yaml") -> s
     """The precision knob of a scored name: the variant's own ``precision``, else ``train.precision``
     (the ensemble, not a variant, takes ``train.precision``), checked."""
     own = (params.get("variants") or {}).get(name)
-    key = f"variants.{name}.precision" if isinstance(own, dict) and own.get("precision") is not None \
-        else "train.precision"
+    overridden = isinstance(own, dict) and own.get("precision") is not None  # empty inherits, as every key does
+    key = f"variants.{name}.precision" if overridden else "train.precision"
     value = get(params, key, source)
     check_choice(value, PRECISIONS, source, key)
     return value

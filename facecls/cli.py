@@ -20,6 +20,7 @@ from facecls.errors import FaceclsError, fail_cleanly
 from facecls.evaluation.truth import read_pair, rows_markdown, score_labels, variant_rows
 from facecls.models.architectures import ARCHITECTURES
 from facecls.models.files import load_model
+from facecls.models.precision import PRECISIONS, scoring_precision
 from facecls.models.pretrained import fetch_imagenet
 from facecls.params import load_params
 from facecls.predict import label_images, label_with_every_variant, write_label_file
@@ -41,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     label.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                        help="average each face with its mirror image (default: as stored in the model file)")
     label.add_argument("--device", default="auto")
+    label.add_argument("--precision", choices=PRECISIONS,
+                       help="auto, fp32 or bf16 (default: as stored in the model file; fp32 in a file that has none)")
     score = commands.add_parser(
         "score", help="HTER of a label file against a truth file (and, with --variants, of every variant)",
         description="Score predictions against a truth file, for archives that come with the answers "
@@ -71,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def label_folder(folder: Path, model_path: Path, out: Path, threshold: float | None, tta: bool | None,
-                 device_name: str) -> dict:
+                 device_name: str, precision: str | None = None) -> dict:
     model, info = load_model(model_path)
     if threshold is None:
         if "threshold" not in info:
@@ -79,6 +82,10 @@ def label_folder(folder: Path, model_path: Path, out: Path, threshold: float | N
                                "pass --threshold")
         threshold = float(info["threshold"])
     tta = bool(info.get("tta", False)) if tta is None else tta
+    # Files written before the knob existed were scored in fp32 on CPU.
+    precision = precision or info["config"].get("precision", "fp32")
+    if precision not in PRECISIONS:
+        raise FaceclsError(f"{model_path}: precision must be one of {PRECISIONS}, got {precision!r}")
     numbered, gaps = list_numbered_images(folder)
     if gaps:
         print(f"warning: {folder}: {len(gaps)} numbers missing (first {gaps[:5]}); lines follow numeric order",
@@ -88,11 +95,12 @@ def label_folder(folder: Path, model_path: Path, out: Path, threshold: float | N
         decode_to_array(FileSource(), [str(p) for _, p in numbered], array_path, f"decode {folder.name}")
         images = np.load(array_path, mmap_mode="r")
         device = pick_device(device_name)
-        labels = label_images(model.to(device), images, threshold, tta=tta, device=device)
+        resolved = scoring_precision(precision, info["config"], device)
+        labels = label_images(model.to(device), images, threshold, tta=tta, device=device, precision=resolved)
         del images
     write_label_file(out, labels)
     return {"out": out, "n": len(labels), "class_0": int((labels == 0).sum()), "threshold": threshold,
-            "tta": tta, "variant": info["config"].get("variant")}
+            "tta": tta, "variant": info["config"].get("variant"), "precision": resolved}
 
 
 @fail_cleanly
@@ -100,9 +108,10 @@ def main() -> None:
     args = _parser().parse_args()
     if args.command == "label":
         out = args.out or args.folder.resolve().parent / f"label_{args.folder.resolve().name}.txt"
-        result = label_folder(args.folder, args.model, out, args.threshold, args.tta, args.device)
+        result = label_folder(args.folder, args.model, out, args.threshold, args.tta, args.device, args.precision)
         print(f"wrote {result['n']} labels to {result['out']} ({result['class_0']} with an accessory; "
-              f"model {result['variant']}, threshold {result['threshold']:.3f}, tta {result['tta']})")
+              f"model {result['variant']}, threshold {result['threshold']:.3f}, tta {result['tta']}, "
+              f"precision {result['precision']})")
     elif args.command == "score":
         score(args.truth, args.labels, args.variants)
     elif args.command == "extract":

@@ -20,6 +20,7 @@ from facecls.models.ensemble import NAME as ENSEMBLE
 from facecls.models.ensemble import ensemble_members
 from facecls.models.files import load_ensemble, load_model, model_file, save_ensemble
 from facecls.models.inference import predict_scores
+from facecls.models.precision import precision_setting, scoring_precision
 from facecls.models.pretrained import start_record
 from facecls.params import check, get
 from facecls.training.config import variant_config
@@ -36,8 +37,9 @@ def refit_setting(params: dict, source: str = "params.yaml") -> bool:
 
 
 def label_images(model: torch.nn.Module, images: np.ndarray, threshold: float, *, tta: bool,
-                 device: torch.device) -> np.ndarray:
-    return labels_at(predict_scores(model, images, device, tta=tta), threshold)
+                 device: torch.device, precision: str = "fp32") -> np.ndarray:
+    """0/1 per image; ``precision`` resolved (fp32 or bf16)."""
+    return labels_at(predict_scores(model, images, device, tta=tta, precision=precision), threshold)
 
 
 def write_label_file(path, labels: np.ndarray) -> None:
@@ -75,7 +77,8 @@ def label_with_every_variant(params: dict) -> list[dict]:
     chosen = chosen_variant(choice, metrics)
     labelled = []
     for variant, m in metrics.items():
-        model, _ = load_model(model_file(variant), expect_variant=variant)
-        labels = label_images(model.to(device), images, m["threshold"], tta=tta, device=device)
+        model, info = load_model(model_file(variant), expect_variant=variant)
+        labels = label_images(model.to(device), images, m["threshold"], tta=tta, device=device,
+                              precision=scoring_precision(precision_setting(params, variant), info["config"], device))
         labelled.append({"variant": variant, "chosen": variant == chosen, "metrics": m, "labels": labels})
     return labelled

@@ -11,6 +11,7 @@ from facecls.errors import fail_cleanly
 from facecls.evaluation.choice import chosen_variant, predict_variant, read_metrics, scored_names
 from facecls.evaluation.evaluate import evaluate_settings
 from facecls.models.files import load_model, model_file, save_model
+from facecls.models.precision import precision_setting, scoring_precision
 from facecls.params import load_params
 from facecls.predict import label_images, refit, refit_setting, write_label_file
 
@@ -22,16 +23,20 @@ def main() -> None:
     choice, device, refitted = predict_variant(params), pick_device(device_setting(params)), refit_setting(params)
     metrics = read_metrics("results/metrics", scored_names(params))
     variant = chosen_variant(choice, metrics)
-    m = metrics[variant]
+    m, precision = metrics[variant], precision_setting(params, variant)
     model, info = (refit(params, variant, load_labelled("data/prepared")) if refitted
                    else load_model(model_file(variant), expect_variant=variant))
+    score_precision = scoring_precision(precision, info["config"], device)
     labels = label_images(model.to(device), load_unlabelled("data/prepared").images, m["threshold"], tta=tta,
-                          device=device)
+                          device=device, precision=score_precision)
     write_label_file("results/label_val.txt", labels)
-    save_model("results/model.pt", model.cpu(), info["config"], threshold=m["threshold"], tta=tta, refit=refitted,
+    # The knob, not what it resolved to here: `facecls label` resolves it again on its own machine.
+    save_model("results/model.pt", model.cpu(), {**info["config"], "precision": precision}, threshold=m["threshold"],
+               tta=tta, refit=refitted, score_precision=score_precision,
                test_metrics={k: m[k] for k in ("hter", "hter_ci95", "recall_0", "recall_1", "auc")})
     print(f"predict: {variant}{' refitted on every labelled image' if refitted else ''} (test HTER {m['hter']:.4f} "
-          f"[{m['hter_ci95'][0]:.3f}, {m['hter_ci95'][1]:.3f}]), threshold {m['threshold']:.3f}, tta {tta}: "
+          f"[{m['hter_ci95'][0]:.3f}, {m['hter_ci95'][1]:.3f}]), threshold {m['threshold']:.3f}, tta {tta}, "
+          f"precision {score_precision} ({precision}): "
           f"{len(labels)} lines in results/label_val.txt (class 0: {int((labels == 0).sum())}, "
           f"class 1: {int((labels == 1).sum())})")
 

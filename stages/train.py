@@ -33,7 +33,8 @@ def main() -> None:
     if is_main_process():
         print(f"train@{variant}: best epoch {summary['best_epoch']} of {summary['epochs_run']}, tune HTER "
               f"{summary['best_tune_hter']:.4f}, {summary['images_per_s']:.0f} img/s, "
-              f"weights {summary['weights_used']}"
+              f"weights {summary['weights_used']}, precision {summary['precision']['train']} "
+              f"(scoring {summary['precision']['score']}; train.precision {config['precision']})"
               + (f", {summary['processes']} processes" if summary["processes"] > 1 else ""))
 
 

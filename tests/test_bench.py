@@ -55,6 +55,10 @@ def test_quick_benchmark_writes_table_and_json(tmp_path, capsys):
     for name in ("check", "index", "peak memory of the data stages", "train simplecnn", "predict simplecnn",
                  "peak memory training"):
         assert any(name in line for line in rows), name
+    for phase in ("train", "predict"):  # a row per precision, the target held by the one the pipeline picks
+        named = [line for line in rows if line.startswith(f"| {phase} simplecnn ")]
+        assert {line.split()[3].rstrip(":") for line in named} == {"fp32", "bf16"}
+        assert sum("(auto)" in line and "≥ 0.9" in line for line in named) == 1
     assert re.search(r"torch \d", table) and "usable cores" in table
 
     results = json.loads(js.read_text())
@@ -67,6 +71,11 @@ def test_quick_benchmark_writes_table_and_json(tmp_path, capsys):
     family = results["families"]["simplecnn"]
     assert family["set_is_memmap"] and family["train"]["rate"] > 0 and family["predict"]["ceiling"] > 0
     assert family["train"]["cpu_ratio"] > 0 and family["peak_rss_mb"] > 0
+    for phase in ("train", "predict"):
+        f = family[phase]
+        assert set(f["precisions"]) == {"fp32", "bf16"} and f["precision"] in f["precisions"]
+        fastest = max(f["precisions"].values(), key=lambda v: v["bare_per_cpu_s"])
+        assert f["ceiling_per_cpu_s"] == fastest["bare_per_cpu_s"], "the ceiling is the faster precision's bare work"
     assert results["index"]["ceiling_rate"] > 0
     assert "dvc" not in results  # --quick leaves dvc repro out
 

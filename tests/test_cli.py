@@ -14,6 +14,7 @@ from facecls.models.architectures import build_architecture
 from facecls.models.files import save_model
 from facecls.models.inference import predict_scores
 from tests.archives import small_archive
+from tests.toy_faces import conv_output_dtypes
 
 
 @pytest.fixture
@@ -83,3 +84,24 @@ def test_extract_writes_the_images_as_files_or_fails_with_one_line(tmp_path, mon
         main()
     assert exit_info.value.code == 1
     assert capsys.readouterr().err == f"error: {archive}: not a zip archive, or a truncated one\n"
+
+
+@pytest.mark.parametrize(("stored", "given", "used"), [
+    ("bf16", None, "bf16"), ("fp32", None, "fp32"), (None, None, "fp32"), ("bf16", "fp32", "fp32")])
+def test_label_scores_in_the_model_files_precision_unless_told(tmp_path, stored, given, used):
+    """The predict stage stores the knob in results/model.pt; a file from before the knob has none (fp32)."""
+    config = {"arch": "simplecnn", "mode": "full", "variant": "simplecnn", **({"precision": stored} if stored else {})}
+    save_model(tmp_path / "m.pt", build_architecture("simplecnn"), config, threshold=0.5, tta=False)
+    write_folder(tmp_path / "imgs", [1, 2])
+    with conv_output_dtypes() as seen:
+        result = label_folder(tmp_path / "imgs", tmp_path / "m.pt", tmp_path / "out.txt", None, None, "cpu", given)
+    assert result["precision"] == used
+    assert seen["eval"] == {torch.bfloat16 if used == "bf16" else torch.float32}
+
+
+def test_a_model_file_with_an_unknown_precision_is_refused(tmp_path):
+    save_model(tmp_path / "m.pt", build_architecture("simplecnn"),
+               {"arch": "simplecnn", "mode": "full", "precision": "fp16"}, threshold=0.5)
+    write_folder(tmp_path / "imgs", [1])
+    with pytest.raises(FaceclsError, match=r"m.pt: precision must be one of \('auto', 'fp32', 'bf16'\), got 'fp16'"):
+        label_folder(tmp_path / "imgs", tmp_path / "m.pt", tmp_path / "out.txt", None, None, "cpu")

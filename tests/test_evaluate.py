@@ -1,11 +1,13 @@
 import json
 
 import pytest
+import torch
 
 from facecls.errors import FaceclsError
 from facecls.evaluation.evaluate import evaluate_variant
+from facecls.models.files import load_model
 from facecls.training.loop import train_variant
-from tests.toy_faces import toy_config, toy_set
+from tests.toy_faces import conv_output_dtypes, toy_config, toy_set
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +52,15 @@ def test_a_model_of_another_variant_is_refused(trained, tmp_path):
         evaluate_variant("other", root / "toy.pt", data, tta=False, threshold_method="robust",
                          metrics_path=tmp_path / "m.json", out_dir=tmp_path / "eval")
     assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize(("setting", "dtype"), [("bf16", torch.bfloat16), ("fp32", torch.float32)])
+def test_scoring_runs_in_the_precision_set_and_the_metrics_record_both(trained, tmp_path, setting, dtype):
+    root, data = trained
+    with conv_output_dtypes() as seen:
+        m = evaluate_variant("toy", root / "toy.pt", data, tta=False, threshold_method="robust",
+                             metrics_path=tmp_path / "m.json", out_dir=tmp_path / "eval", precision=setting)
+    assert seen["eval"] == {dtype} and not seen["train"]
+    _, info = load_model(root / "toy.pt")
+    assert m["score_precision"] == setting and m["train_precision"] == info["summary"]["precision"]["train"]
+    assert json.loads((tmp_path / "m.json").read_text())["score_precision"] == setting

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from facecls.models import precision
 from facecls.models.files import load_model
 from facecls.training import loop as training
 from facecls.training.loop import class_pos_weight, train_variant
-from tests.toy_faces import toy_config, toy_set
+from tests.toy_faces import conv_output_dtypes, toy_config, toy_set
 
 
 def run(tmp_path, config, data, name="toy"):
@@ -39,10 +40,11 @@ def test_short_training_learns_an_easy_task(tmp_path):
     assert not (tmp_path / "resume" / "toy.pt").exists(), "the resume checkpoint is removed when done"
 
 
-def test_same_params_give_the_same_weights_on_cpu(tmp_path):
-    data = toy_set(n=96)
-    run(tmp_path / "a", toy_config(epochs=1), data)
-    run(tmp_path / "b", toy_config(epochs=1), data)
+@pytest.mark.parametrize("setting", ["auto", "bf16"])
+def test_same_params_give_the_same_weights_on_cpu(tmp_path, setting):
+    data = toy_set(n=48)
+    run(tmp_path / "a", toy_config(epochs=1, precision=setting), data)
+    run(tmp_path / "b", toy_config(epochs=1, precision=setting), data)
     a = torch.load(tmp_path / "a" / "toy.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "b" / "toy.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -126,3 +128,23 @@ def test_without_a_tune_part_it_trains_the_given_epochs_and_keeps_the_last(tmp_p
     assert summary["epochs_run"] == 3 and summary["best_epoch"] == 3 and summary["best_tune_hter"] is None
     _, info = load_model(tmp_path / "toy.pt")
     assert all("tune_hter" not in row for row in info["history"])
+
+
+@pytest.mark.parametrize(("setting", "resolved"), [
+    ("auto", {"train": "fp32", "score": "bf16"}),  # on a CPU where only scoring measured faster in bf16
+    ("bf16", {"train": "bf16", "score": "bf16"}),
+    ("fp32", {"train": "fp32", "score": "fp32"}),
+])
+def test_training_and_tune_scoring_run_in_the_resolved_precision_and_record_it(tmp_path, monkeypatch, setting,
+                                                                               resolved):
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(precision, "BF16_FASTER_ON_CPU", frozenset({("simplecnn", "score")}))
+    with conv_output_dtypes() as seen:
+        summary = run(tmp_path, toy_config(epochs=1, precision=setting), toy_set(n=48))
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    assert seen == {"train": {dtypes[resolved["train"]]}, "eval": {dtypes[resolved["score"]]}}
+    assert summary["precision"] == resolved and np.isfinite(summary["best_tune_hter"])
+    _, info = load_model(tmp_path / "toy.pt")
+    assert info["summary"]["precision"] == resolved and info["config"]["precision"] == setting
+    weights = torch.load(tmp_path / "toy.pt", weights_only=True)["state_dict"]
+    assert {t.dtype for t in weights.values() if t.is_floating_point()} == {torch.float32}, "bf16 computes, fp32 keeps"

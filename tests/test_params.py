@@ -12,6 +12,7 @@ from facecls.errors import FaceclsError
 from facecls.evaluation.choice import predict_variant
 from facecls.evaluation.evaluate import evaluate_settings
 from facecls.models.architectures import ARCHITECTURES
+from facecls.models.precision import PRECISIONS, precision_setting
 from facecls.params import load_params
 from facecls.training.config import variant_config
 from tests.archives import REPO, assert_clean_failure, project_params, write_params
@@ -25,6 +26,8 @@ def validate_params(params: dict) -> None:
     split_settings(params)
     for name in params["variants"]:
         variant_config(params, name)
+        precision_setting(params, name)
+    precision_setting(params, "ensemble")
     evaluate_settings(params)
     device_setting(params)
     predict_variant(params)
@@ -76,6 +79,11 @@ def test_epochs_must_be_a_positive_integer(value):
 def test_a_bad_value_set_in_a_variant_names_the_variant_key():
     assert refusal(**{"variants.simplecnn_weighted.epochs": 0}) == (
         "params.yaml: variants.simplecnn_weighted.epochs must be a positive integer, got 0")
+
+
+@pytest.mark.parametrize("key", ["train.precision", "variants.mobilenetv2_full.precision"])
+def test_an_unknown_precision_names_its_key(key):
+    assert refusal(**{key: "fp16"}) == f"params.yaml: {key} must be one of {PRECISIONS}, got 'fp16'"
 
 
 @pytest.mark.parametrize("value", [0, 1, -0.1, 1.5, "0.2", float("nan"), None])
@@ -133,7 +141,9 @@ def test_missing_or_unreadable_params_file(tmp_path):
 @pytest.mark.parametrize(("stage", "args", "key", "value"), [
     ("check", [], "data.archive", ""), ("index", [], "split.seed", "42"),
     ("train", ["simplecnn"], "train.epochs", 0), ("train", ["simplecnn"], "variants.simplecnn.arch", "vit"),
-    ("evaluate", ["simplecnn"], "evaluate.threshold", "0.4"), ("predict", [], "predict.variant", "nope")])
+    ("evaluate", ["simplecnn"], "evaluate.threshold", "0.4"), ("evaluate", ["simplecnn"], "train.precision", "half"),
+    ("ensemble", ["simplecnn_weighted", "simplecnn_weighted_seed1"], "train.precision", "half"),
+    ("predict", [], "predict.variant", "nope")])
 def test_a_stage_stops_on_bad_params_with_one_line(tmp_path, run_stage, stage, args, key, value):
     write_params(tmp_path, **{key: value})
     result = run_stage(stage, tmp_path, *args)

@@ -64,6 +64,10 @@ def test_repro_writes_every_declared_output_and_a_second_repro_does_nothing(tmp_
     metrics = json.loads((repo / "results" / "metrics" / "simplecnn.json").read_text())
     assert {"hter", "hter_ci95", "recall_0", "recall_1", "auc", "threshold", "hter_at_0_5", "weights", "tune_hter",
             "n_train", "n_tune", "n_test", "n_test_class_0", "torch", "threads", "device"} <= set(metrics)
+    # The precisions train.precision (auto) resolved to on this machine, and the knob for `facecls label`.
+    assert {metrics["train_precision"], metrics["score_precision"]} <= {"fp32", "bf16"}
+    exported = torch.load(repo / "results" / "model.pt", weights_only=True)
+    assert exported["config"]["precision"] == "auto" and exported["score_precision"] in ("fp32", "bf16")
 
     assert "Data and pipelines are up to date" in dvc(repo, "repro")
     assert "changed" not in dvc(repo, "status")

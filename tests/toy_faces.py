@@ -1,8 +1,12 @@
-"""An easy toy data set: class 0 faces wear a dark band across the eyes."""
+"""An easy toy data set (class 0 faces wear a dark band across the eyes), its training config, and a
+look at the dtypes a model really computes in."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
+import torch
 
 from facecls.data.prepared import LabelledSet
 from facecls.data.split import stratified_split
@@ -32,8 +36,26 @@ def toy_config(**overrides) -> dict:
         "variant": "toy", "arch": "simplecnn", "mode": "full", "weights": "random", "weights_fallback": "random",
         "weighted": False, "pos_weight": None, "lr_factor": 1.0, "stem_stride": 1, "epochs": 3,
         "batch_size": 16, "lr": 0.003, "optimizer": "adamw", "weight_decay": 0.0, "schedule": "onecycle",
-        "label_smoothing": 0.0, "patience": 5, "seed": 0, "device": "cpu", "threads": 1, "nproc": 1,
+        "label_smoothing": 0.0, "patience": 5, "seed": 0, "device": "cpu", "precision": "auto", "threads": 1,
+        "nproc": 1,
         "augment": {"flip": True, "shift": 0.0, "scale": 0.0, "color": 0.0}, "start": RANDOM_START,
     }
     config.update(overrides)
     return config
+
+
+@contextmanager
+def conv_output_dtypes():
+    """The dtypes of every Conv2d output computed inside the block, by the module's mode (train or
+    eval): what autocast really did, wherever the model was built."""
+    seen = {"train": set(), "eval": set()}
+
+    def hook(module, args, output):
+        if isinstance(module, torch.nn.Conv2d):
+            seen["train" if module.training else "eval"].add(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        yield seen
+    finally:
+        handle.remove()

@@ -165,7 +165,8 @@ def find_layout(archive: Path, zf: zipfile.ZipFile) -> ArchiveLayout:
     if not any(n.startswith(root + "val_img/") and not n.endswith("/") for n in names):
         raise FaceclsError(f"{archive}: missing {root}val_img/ (or it holds no files)")
     folders = tuple(f"{root}{folder}/" for folder in IMAGE_FOLDERS)
-    wanted = [i for i in infos if not i.is_dir() and (i.filename == root + LABEL_FILE or i.filename.startswith(folders))]
+    wanted = [i for i in infos
+              if not i.is_dir() and (i.filename == root + LABEL_FILE or i.filename.startswith(folders))]
     _refuse_clashes(archive, wanted)
     return ArchiveLayout(root=root, members=wanted)
 

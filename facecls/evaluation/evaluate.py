@@ -17,6 +17,7 @@ from facecls.evaluation.rates import classification_report, confusion_rows, hter
 from facecls.evaluation.thresholds import METHODS, choose_threshold
 from facecls.models.files import load_model
 from facecls.models.inference import predict_scores
+from facecls.models.precision import scoring_precision
 from facecls.params import check, check_choice, get
 
 
@@ -29,25 +30,27 @@ def evaluate_settings(params: dict, source: str = "params.yaml") -> tuple[str, b
 
 
 def evaluate_variant(variant: str, model_path: Path, data: LabelledSet, *, tta: bool, threshold_method: str,
-                     metrics_path: Path, out_dir: Path, device: str = "auto") -> dict:
+                     metrics_path: Path, out_dir: Path, device: str = "auto", precision: str = "auto") -> dict:
     model, info = load_model(model_path, expect_variant=variant)
     return evaluate_model(variant, model, info, data, tta=tta, threshold_method=threshold_method,
-                          metrics_path=metrics_path, out_dir=out_dir, device=device)
+                          metrics_path=metrics_path, out_dir=out_dir, device=device, precision=precision)
 
 
 def evaluate_model(variant: str, model, info: dict, data: LabelledSet, *, tta: bool, threshold_method: str,
-                   metrics_path: Path, out_dir: Path, device: str = "auto") -> dict:
+                   metrics_path: Path, out_dir: Path, device: str = "auto", precision: str = "auto") -> dict:
     """Score a loaded model (a variant's, or the ensemble of several): threshold on tune, figures on test.
 
     ``info`` is what ``load_model`` returns beside the model: its ``config`` (for
-    ``weights_used``), and optionally ``history`` and ``summary``.
+    ``weights_used`` and the architectures), and optionally ``history`` and ``summary``.
+    ``precision`` is the knob (auto, fp32, bf16), resolved here for this device and model.
     """
     device = pick_device(device)
+    score_precision = scoring_precision(precision, info["config"], device)
     model.to(device)
     tune, test = data.tune_rows, data.test_rows
     tune_labels, test_labels = data.labels[tune], data.labels[test]
-    tune_scores = predict_scores(model, data.images[tune], device, tta=tta)
-    test_scores = predict_scores(model, data.images[test], device, tta=tta)
+    tune_scores = predict_scores(model, data.images[tune], device, tta=tta, precision=score_precision)
+    test_scores = predict_scores(model, data.images[test], device, tta=tta, precision=score_precision)
 
     choice = choose_threshold(tune_labels, tune_scores, method=threshold_method)
     threshold = float(choice["threshold"])
@@ -70,6 +73,7 @@ def evaluate_model(variant: str, model, info: dict, data: LabelledSet, *, tta: b
         "best_epoch": summary.get("best_epoch"), "train_seconds": summary.get("train_seconds"),
         # What makes numbers differ from one machine to another.
         "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device),
+        "train_precision": (summary.get("precision") or {}).get("train"), "score_precision": score_precision,
     }
     _write_figures(variant, info, data.images[test], test_labels, test_scores, predicted, threshold, report, out_dir)
     write_json(out_dir / "threshold.json", choice)  # why this threshold: the tune figures behind it

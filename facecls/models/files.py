@@ -158,18 +158,21 @@ def load_ensemble(members: list[str], models_dir: str | os.PathLike[str] = "mode
     ``info`` holds the ``config`` to save (arch ``ensemble`` and each member's
     rebuild config), an empty ``history`` (the members trained, not the
     ensemble) and a ``summary`` whose ``train_seconds`` is the members' total:
-    what the ensemble really cost to train.
+    what the ensemble really cost to train, and whose ``precision`` is theirs.
     """
-    models, specs, seconds = [], [], 0.0
+    models, specs, seconds, trained_in = [], [], 0.0, []
     for variant in members:
         model, info = load_model(model_file(variant, models_dir), expect_variant=variant)
+        summary = info.get("summary") or {}
         models.append(model)
         specs.append(member_spec(info["config"]))
-        seconds += float((info.get("summary") or {}).get("train_seconds") or 0.0)
+        seconds += float(summary.get("train_seconds") or 0.0)
+        trained_in.append(str((summary.get("precision") or {}).get("train", "unknown")))
     used = list(dict.fromkeys(str(s.get("weights_used", "unknown")) for s in specs))
     config = {"variant": ENSEMBLE, "arch": ENSEMBLE_ARCH, "mode": "full", "members": specs,
               "weights_used": " + ".join(used)}
-    summary = {"best_epoch": None, "train_seconds": round(seconds, 2), "members": list(members)}
+    summary = {"best_epoch": None, "train_seconds": round(seconds, 2), "members": list(members),
+               "precision": {"train": " + ".join(dict.fromkeys(trained_in))}}
     return EnsembleModel(models).eval(), {"config": config, "history": [], "summary": summary}
 
 

@@ -10,6 +10,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from facecls.models.precision import autocast
+
 # ImageNet statistics: right for pretrained backbones, harmless for the rest.
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -44,14 +46,14 @@ def batch_to_input(batch: np.ndarray | torch.Tensor, device: torch.device,
 
 @torch.inference_mode()
 def predict_logits(model: torch.nn.Module, images: np.ndarray, device: torch.device, *,
-                   batch_size: int = 512, tta: bool = False) -> np.ndarray:
-    """Logits for every image; with ``tta`` the mean logit of each face and its mirror."""
+                   batch_size: int = 512, tta: bool = False, precision: str = "fp32") -> np.ndarray:
+    """Logits for every image; with ``tta`` the mean logit of each face and its mirror. ``precision``
+    is resolved (fp32 or bf16: see facecls.models.precision); the logits are float32 either way."""
     model.eval()
     out = np.empty(len(images), dtype=np.float32)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     for start in range(0, len(images), batch_size):
         x = batch_to_input(images[start:start + batch_size], device)
-        with autocast:
+        with autocast(device, precision):
             logits = model(x).float()
             if tta:
                 logits = (logits + model(x.flip(3)).float()) / 2
@@ -64,5 +66,5 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 
 def predict_scores(model: torch.nn.Module, images: np.ndarray, device: torch.device, *,
-                   batch_size: int = 512, tta: bool = False) -> np.ndarray:
-    return sigmoid(predict_logits(model, images, device, batch_size=batch_size, tta=tta))
+                   batch_size: int = 512, tta: bool = False, precision: str = "fp32") -> np.ndarray:
+    return sigmoid(predict_logits(model, images, device, batch_size=batch_size, tta=tta, precision=precision))

@@ -8,13 +8,14 @@ from typing import Any
 from facecls.device import DEVICES, is_device_name
 from facecls.errors import FaceclsError
 from facecls.models.architectures import ARCHITECTURES, MODES
+from facecls.models.precision import PRECISIONS
 from facecls.models.pretrained import WEIGHTS_FALLBACKS
 from facecls.params import check, check_choice, check_known_keys, get, is_int, is_number
 from facecls.training.augment import KNOBS
 from facecls.training.optim import OPTIMIZERS, SCHEDULES
 
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "lr_factor", "optimizer", "weight_decay", "schedule",
-              "label_smoothing", "patience", "augment", "seed", "device", "threads", "nproc")
+              "label_smoothing", "patience", "augment", "seed", "device", "precision", "threads", "nproc")
 # Keys a variant may set besides the train knobs it overrides, with their defaults.
 VARIANT_DEFAULTS = {"mode": "full", "weights": "random", "weights_fallback": "random", "weighted": False,
                     "pos_weight": None, "lr_factor": 1.0, "stem_stride": 1}
@@ -71,6 +72,7 @@ def _check_config(c: dict, own: set, source: str, key: str) -> None:
     check_choice(c["optimizer"], tuple(OPTIMIZERS), source, where("optimizer"))
     check_choice(c["schedule"], tuple(SCHEDULES), source, where("schedule"))
     check(is_device_name(c["device"]), source, where("device"), f"one of {DEVICES} or cuda:N", c["device"])
+    check_choice(c["precision"], PRECISIONS, source, where("precision"))
     check(is_int(c["threads"]) and c["threads"] >= 0, source, where("threads"),
           "an integer >= 0 (0: all cores)", c["threads"])
     check(is_int(c["nproc"]) and c["nproc"] >= 1, source, where("nproc"), "an integer >= 1", c["nproc"])

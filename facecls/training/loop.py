@@ -34,6 +34,7 @@ from facecls.evaluation.thresholds import hter_optimal_threshold
 from facecls.models.architectures import FaceModel, parameter_groups
 from facecls.models.files import save_model
 from facecls.models.inference import batch_to_input, predict_logits, sigmoid
+from facecls.models.precision import PHASES, autocast, resolve_precision
 from facecls.models.pretrained import build_model
 from facecls.training.augment import augment
 from facecls.training.distributed import (
@@ -62,6 +63,7 @@ class Run:
     model: FaceModel  # what is evaluated and saved
     trained: torch.nn.Module  # what the training steps run: DDP-wrapped when several processes
     optimizer: torch.optim.Optimizer
+    precision: dict[str, str]  # resolved, per phase: {"train": "fp32" | "bf16", "score": ...}
     weights_used: str
     pos_weight: torch.Tensor | None
     device_images: tuple[torch.Tensor, torch.Tensor] | None  # the whole uint8 set and labels, on CUDA
@@ -107,8 +109,9 @@ def build(config: dict, data: LabelledSet, world: World = SINGLE, device: torch.
     if device.type == "cuda":  # the whole uint8 set fits on the GPU: no host copies per batch
         device_images = (torch.from_numpy(np.ascontiguousarray(data.images)).to(device),
                          torch.from_numpy(data.labels).to(device))
+    precision = {phase: resolve_precision(config["precision"], [config["arch"]], phase, device) for phase in PHASES}
     return Run(config=config, world=world, device=device, model=model, trained=trained, optimizer=optimizer,
-               weights_used=weights_used, pos_weight=pos_weight, device_images=device_images,
+               precision=precision, weights_used=weights_used, pos_weight=pos_weight, device_images=device_images,
                rng=np.random.default_rng(config["seed"]),
                # Augmentation draws of its own in each process; process 0's are a 1-process run's.
                generator=torch.Generator(device=device).manual_seed(config["seed"] + 1 + world.rank),
@@ -151,7 +154,6 @@ def fit_epoch(run: Run, data: LabelledSet, desc: str) -> tuple[float, float]:
     batch_size = local_batch_size(config["batch_size"], world.size)
     n_batches = steps_per_epoch(len(data.train_rows), config["batch_size"], world.size)
     smoothing = config["label_smoothing"]
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=run.device.type == "cuda")
     total_loss, seen, started = 0.0, 0, time.perf_counter()
     bar = tqdm(range(n_batches), desc=desc, unit="batch", leave=False, mininterval=1.0, file=sys.stderr,
                disable=not world.is_main)
@@ -160,7 +162,7 @@ def fit_epoch(run: Run, data: LabelledSet, desc: str) -> tuple[float, float]:
         x, labels = batch_inputs(run, data, batch_rows)
         target = labels.float() * (1 - smoothing) + 0.5 * smoothing
         set_learning_rates(run.optimizer, config["schedule"], run.step, run.total_steps)
-        with autocast:
+        with autocast(run.device, run.precision["train"]):
             logits = run.trained(x).float()
         loss = F.binary_cross_entropy_with_logits(logits, target, pos_weight=run.pos_weight)
         run.optimizer.zero_grad(set_to_none=True)
@@ -181,7 +183,8 @@ def tune_metrics(run: Run, data: LabelledSet, batch_size: int = 512) -> dict:
     logits are gathered: HTER needs every score, not an average of per-share HTERs."""
     broadcast_buffers(run.model, run.world)  # every process evaluates the model process 0 saves
     rows = data.tune_rows
-    share = predict_logits(run.model, data.images[run.world.shard(rows)], run.device, batch_size=batch_size)
+    share = predict_logits(run.model, data.images[run.world.shard(rows)], run.device, batch_size=batch_size,
+                           precision=run.precision["score"])
     logits = gather_shards(share, len(rows), run.world, run.device)
     labels = data.labels[rows]
     loss = F.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(labels).float())
@@ -268,7 +271,8 @@ def _finish(run: Run, live: Live | None, model_path: Path, resume_path: Path, st
                "train_seconds": round(sum(r["epoch_seconds"] for r in history), 2),
                "images_per_s": round(float(np.mean([r["images_per_s"] for r in history])), 1),
                "pos_weight": float(run.pos_weight) if run.pos_weight is not None else None,
-               "weights_used": run.weights_used, "device": str(run.device), "processes": run.world.size}
+               "weights_used": run.weights_used, "device": str(run.device), "processes": run.world.size,
+               "precision": run.precision}
     if not run.world.is_main:
         return summary
     run.model.load_state_dict(run.best["state"])

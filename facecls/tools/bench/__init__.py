@@ -9,12 +9,14 @@
   CPU time, peak memory) beside their ceilings: zipfile reading the central
   directory and label file, and the raw decode rate of the same JPEG bytes
   already in memory with as many processes as ``index`` uses;
-* per model family, times the training loop's own ``fit_epoch`` on the
-  memory-mapped array (a bounded number of batches over random rows of the whole
-  set) beside the bare model's forward + backward + optimizer step on an
-  in-memory batch of the same size (channels_last, bf16 autocast on CUDA, as
-  training does), and ``predict_logits`` beside the bare forward pass; pairs run
-  back to back and the ratio is the median of the per-round ratios;
+* per model family and per precision (fp32, bf16 autocast), times the training
+  loop's own ``fit_epoch`` on the memory-mapped array (a bounded number of
+  batches over random rows of the whole set) beside the bare model's forward +
+  backward + optimizer step on an in-memory batch of the same size
+  (channels_last, as training does), and ``predict_logits`` beside the bare
+  forward pass; pairs run back to back and the ratio is the median of the
+  per-round ratios; the ceiling is the faster precision's bare work, and the
+  target holds for the precision ``train.precision`` picks;
 * measures peak memory while training on the 100k array;
 * times ``dvc repro`` of check -> index -> train@simplecnn (one full epoch) in a
   temporary copy of the repository, each stage's command and DVC's own time

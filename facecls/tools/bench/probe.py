@@ -1,10 +1,12 @@
-"""Training and prediction of one model family: the pipeline's own steps beside the bare work.
+"""Training and prediction of one model family: the pipeline's own steps beside the bare work,
+in each precision (fp32, bf16 autocast).
 
 Run in a process of its own (``python -m facecls.tools.bench _probe``), so each family's
 peak memory is its own. Training is the loop's ``build`` and ``fit_epoch`` on the
-memory-mapped array, cut to a few batches of random rows; its ceiling, the same model's
+memory-mapped array, cut to a few batches of random rows; the bare work, the same model's
 forward + backward + optimizer step on one in-memory batch. Prediction is
-``predict_logits``; its ceiling, the bare forward pass."""
+``predict_logits``; the bare work, the forward pass. The ceiling of each phase is the faster
+precision's bare work: the machine's best, whichever precision the pipeline picks."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import os
 import resource
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +27,7 @@ from facecls.data.prepared import LabelledSet, load_labelled, load_unlabelled
 from facecls.data.split import TEST, TRAIN
 from facecls.device import pick_device
 from facecls.models.inference import predict_logits
+from facecls.models.precision import autocast, device_has_bf16
 from facecls.models.pretrained import RANDOM_START
 from facecls.tools.bench import REPO
 from facecls.tools.bench.measure import TreeSampler, load_avg, status_kb
@@ -35,7 +39,7 @@ from facecls.training.loop import Run, batch_inputs, build, fit_epoch
 DEFAULT_TRAIN = {"epochs": 12, "batch_size": 128, "lr": 0.002, "lr_factor": 0.1, "optimizer": "adamw",
                  "weight_decay": 5e-4, "schedule": "onecycle", "label_smoothing": 0.0, "patience": 5,
                  "augment": {"flip": True, "shift": 0.06, "scale": 0.08, "color": 0.1}, "seed": 0,
-                 "device": "auto", "threads": 0, "nproc": 1}
+                 "device": "auto", "precision": "auto", "threads": 0, "nproc": 1}
 
 
 def train_config(family: str, batch_size: int | None) -> dict:
@@ -68,11 +72,10 @@ def _timed(device: torch.device, work: Callable[[], object], n_images: int) -> t
 class Sides:
     """Both sides of each comparison on one ``Run``: the pipeline's step and the bare work in it."""
 
-    def __init__(self, run: Run, data: LabelledSet, val: np.ndarray, n_pred: int, pred_batch_size: int) -> None:
+    def __init__(self, run: Run, data: LabelledSet, val: np.ndarray, pred_batch_size: int) -> None:
         self.run, self.data, self.val = run, data, val
         self.device, self.bs = run.device, run.config["batch_size"]
-        self.n_pred, self.pred_batch_size, self.pred_offset = n_pred, pred_batch_size, 0
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        self.pred_batch_size, self.pred_offset = pred_batch_size, 0
         self.x = torch.rand(self.bs, 3, 64, 64, device=self.device).contiguous(memory_format=torch.channels_last)
         self.y = torch.randint(0, 2, (self.bs,), device=self.device).float()
         self.xp = torch.rand(pred_batch_size, 3, 64, 64,
@@ -85,17 +88,18 @@ class Sides:
         part[self.run.rng.choice(rows, size=min(n_batches * self.bs, len(rows)), replace=False)] = TRAIN
         return LabelledSet(self.data.images, self.data.labels, part)
 
-    def pipeline_train(self, n_batches: int) -> tuple[float, float]:
+    def pipeline_train(self, n_batches: int, precision: str) -> tuple[float, float]:
         part = self.subset(n_batches)
+        self.run.precision["train"] = precision  # as build resolves it from train.precision
         return _timed(self.device, lambda: fit_epoch(self.run, part, self.run.config["variant"]), n_batches * self.bs)
 
-    def bare_train(self, n_batches: int) -> tuple[float, float]:
+    def bare_train(self, n_batches: int, precision: str) -> tuple[float, float]:
         model, optimizer = self.run.model, self.run.optimizer
 
         def steps():
             model.train()
             for _ in range(n_batches):
-                with self.autocast:
+                with autocast(self.device, precision):
                     logits = model(self.x).float()
                 loss = F.binary_cross_entropy_with_logits(logits, self.y)
                 optimizer.zero_grad(set_to_none=True)
@@ -114,24 +118,25 @@ class Sides:
         _sync(self.device)
         return (time.perf_counter() - started) / n_batches
 
-    def pipeline_predict(self) -> tuple[float, float]:
-        start = self.pred_offset if self.pred_offset + self.n_pred <= len(self.val) else 0  # fresh rows each round
-        self.pred_offset = start + self.n_pred
-        images = self.val[start:start + self.n_pred]
+    def pipeline_predict(self, n_images: int, precision: str) -> tuple[float, float]:
+        start = self.pred_offset if self.pred_offset + n_images <= len(self.val) else 0  # fresh rows each round
+        self.pred_offset = start + n_images
+        images = self.val[start:start + n_images]
         return _timed(self.device, lambda: predict_logits(self.run.model, images, self.device,
-                                                          batch_size=self.pred_batch_size), self.n_pred)
+                                                          batch_size=self.pred_batch_size, precision=precision),
+                      n_images)
 
-    def bare_predict(self) -> tuple[float, float]:
+    def bare_predict(self, n_images: int, precision: str) -> tuple[float, float]:
         model = self.run.model
 
         @torch.inference_mode()
         def forward():
             model.eval()
-            full, rest = divmod(self.n_pred, self.pred_batch_size)
+            full, rest = divmod(n_images, self.pred_batch_size)
             for size in [self.pred_batch_size] * full + ([rest] if rest else []):
-                with self.autocast:
+                with autocast(self.device, precision):
                     model(self.xp[:size]).float().cpu()
-        return _timed(self.device, forward, self.n_pred)
+        return _timed(self.device, forward, n_images)
 
 
 def _pair(pipeline: Callable[[], tuple[float, float]], bare: Callable[[], tuple[float, float]],
@@ -142,6 +147,30 @@ def _pair(pipeline: Callable[[], tuple[float, float]], bare: Callable[[], tuple[
     else:
         ceiling, pipe = bare(), pipeline()
     return {"bare": ceiling[0], "pipeline": pipe[0], "bare_cpu": ceiling[1], "pipeline_cpu": pipe[1]}
+
+
+@dataclass
+class Phase:
+    """Training or prediction: both sides as functions of (work, precision), and how much work a
+    side does each round (batches or images), at most and at least."""
+
+    pipeline: Callable[[int, str], tuple[float, float]]
+    bare: Callable[[int, str], tuple[float, float]]
+    work: int
+    least: int
+
+
+def _work_sizes(phase: Phase, precisions: list[str], cuda: bool) -> dict[str, int]:
+    """The work per side of each precision: all of it within 2x of the fastest bare work, less for
+    a slower one (bf16 emulated without bf16 instructions runs 5-10x slower: its row need only show it)."""
+    speed = {}
+    for p in precisions:
+        # Warm-up of both sides (the same batch shapes): allocator, thread pools, oneDNN primitives, cuDNN.
+        phase.pipeline(phase.least, p)
+        speed[p] = phase.bare(phase.least, p)[0 if cuda else 1]
+    fastest = max(speed.values())
+    return {p: phase.work if 2 * speed[p] >= fastest else max(phase.least, round(phase.work * speed[p] / fastest))
+            for p in precisions}
 
 
 def _summary(rounds: list[dict], cuda: bool) -> dict:
@@ -155,6 +184,21 @@ def _summary(rounds: list[dict], cuda: bool) -> dict:
             # (not on CUDA, where the CPU mostly waits for the GPU)
             "cpu_ratio": None if cuda else statistics.median(r["pipeline_cpu"] / r["bare_cpu"] for r in rounds),
             "rounds": [{k: round(v, 2) for k, v in r.items()} for r in rounds]}
+
+
+def _against_ceiling(rounds: dict[str, list[dict]], picked: str, cuda: bool, work: dict[str, int]) -> dict:
+    """Each precision's pipeline against the ceiling: the fastest bare work of any precision (per CPU
+    second; per second on CUDA), round by round. The top-level figures are the picked precision's."""
+    own = {p: _summary(r, cuda) for p, r in rounds.items()}
+    best = max(own, key=lambda p: own[p]["ceiling" if cuda else "ceiling_per_cpu_s"])
+    versus = {p: _summary([{**r, "bare": c["bare"], "bare_cpu": c["bare_cpu"]} for r, c in zip(rs, rounds[best])],
+                          cuda) for p, rs in rounds.items()}
+    return {**versus[picked], "precision": picked, "ceiling_precision": best,
+            "precisions": {p: {"rate": versus[p]["rate"], "ratio": versus[p]["ratio"],
+                               "cpu_ratio": versus[p]["cpu_ratio"], "bare": own[p]["ceiling"],
+                               "bare_per_cpu_s": own[p]["ceiling_per_cpu_s"], "own_ratio": own[p]["ratio"],
+                               "own_cpu_ratio": own[p]["cpu_ratio"], "work": work[p], "rounds": own[p]["rounds"]}
+                           for p in rounds}}
 
 
 def _walk_epoch(data: LabelledSet, rng: np.random.Generator, bs: int) -> float:
@@ -186,31 +230,39 @@ def probe(prepared: Path, family: str, *, batches: int | None, pred_batches: int
         val = load_unlabelled(prepared).images
         # As train_variant does it, threads (train.threads, 0: all cores) and all: both sides run on it.
         run = build(config, data, SINGLE, device)
+        picked = {"train": run.precision["train"], "predict": run.precision["score"]}  # train.precision resolved
+        # bf16 wherever torch runs it, emulated on a CPU without bf16 instructions (its rows show the cost).
+        precisions = ["fp32"] + (["bf16"] if device.type == "cpu" or device_has_bf16(device)
+                                 or "bf16" in picked.values() else [])
         batches = max(1, min(batches, len(data.train_rows) // bs))
         n_pred = min(len(val), pred_batches * pred_batch_size)
-        sides = Sides(run, data, val, n_pred, pred_batch_size)
+        sides = Sides(run, data, val, pred_batch_size)
         epoch_walk_s = _walk_epoch(data, run.rng, bs)
-        # Warm-up: allocator, thread pools, cuDNN autotuning.
-        warm = 1 if batches <= 2 else 2
-        sides.bare_train(warm)
-        sides.pipeline_train(warm)
-        predict_logits(run.model, val[:min(len(val), pred_batch_size)], device, batch_size=pred_batch_size)
-        sides.bare_predict()
-        # Short pairs, the order swapped every round.
-        train_rounds, pred_rounds = [], []
+        phases = {"train": Phase(sides.pipeline_train, sides.bare_train, batches, 1),
+                  "predict": Phase(sides.pipeline_predict, sides.bare_predict, n_pred, min(n_pred, 64))}
+        work = {name: _work_sizes(phase, precisions, cuda) for name, phase in phases.items()}
+        for name, phase in phases.items():  # warm-up where the measured size differs (a new batch shape)
+            for p in precisions:
+                if work[name][p] != phase.least:
+                    phase.bare(work[name][p], p)
+        # Short pairs, the order swapped every round; a precision given less work gets fewer rounds.
+        measured = {name: {p: [] for p in precisions} for name in phases}
         for r in range(rounds):
-            load = load_avg()
-            train_rounds.append({**_pair(lambda: sides.pipeline_train(batches), lambda: sides.bare_train(batches),
-                                         pipeline_first=r % 2 == 1), "load": load})
-            pred_rounds.append({**_pair(sides.pipeline_predict, sides.bare_predict, pipeline_first=r % 2 == 1),
-                                "load": load_avg()})
+            for name, phase in phases.items():
+                for p in precisions:
+                    if work[name][p] == phase.work or r < 2:
+                        n = work[name][p]
+                        measured[name][p].append({**_pair(lambda: phase.pipeline(n, p), lambda: phase.bare(n, p),
+                                                          pipeline_first=r % 2 == 1), "load": load_avg()})
         input_s = sides.input_seconds(20 if cuda else 4)
     peaks = memory.peaks_mb("peak_")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"family": family, "device": str(device), "threads": torch.get_num_threads(), "batch_size": bs,
-            "batches": batches, "train": _summary(train_rounds, cuda), "input_seconds_per_batch": round(input_s, 4),
-            "epoch_walk_s": round(epoch_walk_s, 2),
-            "predict": {**_summary(pred_rounds, cuda), "images": n_pred, "batch_size": pred_batch_size},
+            "precision_setting": config["precision"],
+            "batches": batches, "train": _against_ceiling(measured["train"], picked["train"], cuda, work["train"]),
+            "input_seconds_per_batch": round(input_s, 4), "epoch_walk_s": round(epoch_walk_s, 2),
+            "predict": {**_against_ceiling(measured["predict"], picked["predict"], cuda, work["predict"]),
+                        "images": n_pred, "batch_size": pred_batch_size},
             "set_shape": list(data.images.shape), "set_is_memmap": isinstance(data.images, np.memmap),
             "peak_anon_mb": peaks["peak_anon_mb"], "peak_file_mb": peaks["peak_file_mb"],
             # VmHWM: this process's own high-water mark (its memory since exec, unlike ru_maxrss)

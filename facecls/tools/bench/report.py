@@ -45,7 +45,8 @@ def render_markdown(results: dict, command: str) -> str:
         f"Machine: {m['cores']} usable cores ({m['cpu']}), {m['memory_gb']} GB RAM, "
         f"device {m['device']}{' (' + m['gpu'] + ')' if m.get('gpu') else ''}, torch {m['torch']}, "
         f"Python {m['python']}; training as params.yaml sets it: batch {results['train_config']['batch_size']}, "
-        f"train.threads {results['train_config']['threads']} (0: all cores); load average (1, 5, 15 min) "
+        f"train.threads {results['train_config']['threads']} (0: all cores), "
+        f"train.precision {results['train_config'].get('precision', 'fp32')}; load average (1, 5, 15 min) "
         f"{', '.join(f'{v:.2f}' for v in m['load_at_start'])} "
         f"at start, {', '.join(f'{v:.2f}' for v in m.get('load_at_end', []))} at end.",
         "",
@@ -53,7 +54,9 @@ def render_markdown(results: dict, command: str) -> str:
         "each pair measured back to back in this one run. *ratio (wall)* compares elapsed times, *ratio (CPU)* the "
         "CPU seconds each side spent (all its threads and worker processes). On cores shared with other work the "
         "wall ratio swings with their load (the load column: 1-minute load average), the CPU ratio much less, so "
-        "*holds* is judged on the CPU ratio where there is one (not on CUDA).",
+        "*holds* is judged on the CPU ratio where there is one (not on CUDA). Training and prediction are measured "
+        "in each precision (fp32, and bf16 autocast); their ceiling is the faster precision's bare work, and the "
+        "target applies to the precision train.precision picks on this machine (marked in the row's name).",
         "",
         "| measurement | measured | ceiling | ratio (wall) | ratio (CPU) | target | holds | load |",
         "|---|---|---|---:|---:|---|---|---|",
@@ -84,9 +87,10 @@ def render_markdown(results: dict, command: str) -> str:
               "in a subprocess, wall time from start to exit, peak memory summed over its process tree (sampled); "
               "training runs the loop's own `fit_epoch` on the memory-mapped array, cut to a few batches of random "
               "rows, alternating with the bare step on one in-memory batch; prediction runs `predict_logits` on "
-              "the memory-mapped val array, alternating with the bare forward. Peak memory while training is "
-              "taken after one pass of reads over every row of the array, as an epoch makes. The JSON file "
-              "holds every figure, the per-round measurements and the loads.", ""]
+              "the memory-mapped val array, alternating with the bare forward; each in every precision, round by "
+              "round (a precision more than 2x slower than the fastest gets less work and 2 rounds). Peak memory "
+              "while training is taken after one pass of reads over every row of the array, as an epoch makes. "
+              "The JSON file holds every figure, the per-round measurements and the loads.", ""]
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from facecls.device import pick_device
+from facecls.tools.bench import REPO
 from facecls.tools.bench.archive import cached_archive
 from facecls.tools.bench.ceilings import all_files, md5_files, raw_decode_rate
 from facecls.tools.bench.dvc_run import dvc_repro
@@ -60,8 +61,9 @@ def run_benchmark(args, log) -> dict:
     logs.mkdir()
     workers = args.workers or os.cpu_count() or 1
     config = train_config("simplecnn", args.batch_size)
+    knobs = ("batch_size", "threads", "precision", "optimizer", "augment")
     results: dict = {"machine": machine_info(device), "sizes": {"train": args.train, "val": args.val},
-                     "train_config": {k: config[k] for k in ("batch_size", "threads", "optimizer", "augment")},
+                     "train_config": {k: config[k] for k in knobs},
                      "started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "rows": []}
     rows = results["rows"]
     t0 = time.perf_counter()
@@ -177,20 +179,16 @@ def _probe_family(family: str, prepared: Path, out: Path, logs: Path, args, rows
                         ("--batch-size", args.batch_size), ("--rounds", args.rounds)):
         if value:
             cmd += [flag, str(value)]
-    process = run_checked(f"probe {family}", cmd, logs / f"probe-{family}.log")
+    # This checkout's facecls, the code benchmarked, not whichever one is installed (an editable install of
+    # another checkout, say): the subprocess starts in no particular folder.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    process = run_checked(f"probe {family}", cmd, logs / f"probe-{family}.log", env=env)
     p = {**json.loads(out.read_text()), "process": process}
-    tr, pr = p["train"], p["predict"]
-    rows.append(row(f"train {family}: fit_epoch on the memory-mapped {p['set_shape'][0]:,} array",
-                    f"{rate(tr['rate'])} (batch {p['batch_size']}, {p['threads']} thread(s), "
-                    f"{len(tr['rounds'])} × {p['batches']} batches)",
-                    f"bare fwd+bwd+step, in-memory batch: {rate(tr['ceiling'])}", tr["ratio"],
-                    f"≥ {TARGET['train']}", None, [r["load"] for r in tr["rounds"]],
-                    cpu_ratio=tr["cpu_ratio"], threshold=TARGET["train"]))
-    rows.append(row(f"predict {family}: predict_logits",
-                    f"{rate(pr['rate'])} ({len(pr['rounds'])} × {pr['images']:,} images, batch {pr['batch_size']})",
-                    f"bare forward: {rate(pr['ceiling'])}", pr["ratio"], f"≥ {TARGET['predict']}",
-                    None, [r["load"] for r in pr["rounds"]], cpu_ratio=pr["cpu_ratio"],
-                    threshold=TARGET["predict"]))
+    rows += _precision_rows(family, "train", p, f"fit_epoch on the memory-mapped {p['set_shape'][0]:,} array",
+                            "fwd+bwd+step, in-memory batch",
+                            lambda n, work: f"batch {p['batch_size']}, {p['threads']} thread(s), {n} × {work} batches")
+    rows += _precision_rows(family, "predict", p, "predict_logits", "forward",
+                            lambda n, work: f"{n} × {work:,} images, batch {p['predict']['batch_size']}")
     peak = max(process["tree_peak_rss_mb"], p["peak_rss_mb"])
     rows.append(row(f"peak memory training {family} on the {p['set_shape'][0]:,}-image array",
                     f"{peak / 1024:.2f} GB RSS (private {p['peak_anon_mb'] / 1024:.2f} GB, "
@@ -198,6 +196,25 @@ def _probe_family(family: str, prepared: Path, out: Path, logs: Path, args, rows
                     "uint8 set memory-mapped: 1.23 GB per 100k", None, f"≤ {MEMORY_TARGET_GB:g} GB",
                     peak / 1024 <= MEMORY_TARGET_GB, process["load"]))
     return p
+
+
+def _precision_rows(family: str, phase: str, p: dict, what: str, bare: str, detail) -> list[dict]:
+    """One row per precision of ``phase``, the one train.precision picks first: each against the
+    ceiling, the fastest bare work of any precision; the target holds for the picked one only."""
+    f, knob = p[phase], p["precision_setting"]
+    ceiling = (f"fastest bare {bare}, {f['ceiling_precision']}: {rate(f['ceiling'])} ("
+               + ", ".join(f"{q} {rate(v['bare'])}" for q, v in f["precisions"].items()) + ")")
+    rows = []
+    for q in sorted(f["precisions"], key=lambda q: q != f["precision"]):
+        v, picked = f["precisions"][q], q == f["precision"]
+        mark = f" ({knob if knob == 'auto' else 'train.precision'})" if picked else ""
+        own = v["own_cpu_ratio"] if v["own_cpu_ratio"] is not None else v["own_ratio"]
+        measured = (f"{rate(v['rate'])} ({detail(len(v['rounds']), v['work'])}; {own:.2f} of its own bare work, "
+                    f"{rate(v['bare'])})")
+        rows.append(row(f"{phase} {family} {q}{mark}: {what}", measured, ceiling, v["ratio"],
+                        f"≥ {TARGET[phase]}" if picked else "— (not picked)", None, [r["load"] for r in v["rounds"]],
+                        cpu_ratio=v["cpu_ratio"], threshold=TARGET[phase] if picked else None))
+    return rows
 
 
 def _dvc_rows(results: dict, rows: list) -> None:

@@ -26,6 +26,7 @@ from facecls.tools.bench.report import rate, row
 TARGET = {"index": 0.7, "train": 0.9, "predict": 0.9, "dvc": 0.7}
 MEMORY_TARGET_GB = 3.0
 DATA_MEMORY_TARGET_GB = 1.0
+NOOP_TARGET_S = 1.5  # a `dvc repro` with nothing to do, paid by every status check and queued experiment
 
 
 def machine_info(device: str) -> dict:
@@ -254,10 +255,12 @@ def _dvc_rows(results: dict, rows: list) -> None:
     hash_ceiling = sum(hashing[f"{k}_s"] for k in parts)
     hash_ceiling_cpu = sum(hashing[f"{k}_cpu_s"] for k in parts)
     gaps = ", ".join(f"{s['dvc_before_s']:.1f} s before {s['stage']}" for s in d["stages"])
-    dvc_cpu = d["first"]["cpu_s"] - sum(s["cpu_s"] for s in d["stages"])
+    wrapper_cpu = sum(s.get("wrapper_cpu_s", 0) for s in d["stages"])
+    dvc_cpu = d["first"]["cpu_s"] - sum(s["cpu_s"] for s in d["stages"]) - wrapper_cpu
     d["dvc_overhead_cpu_s"] = round(dvc_cpu, 2)
     rows.append(row("dvc repro: DVC's own time (hashing, cache copy, lock)",
-                    f"{d['dvc_overhead_s']:.1f} s, {dvc_cpu:.1f} s CPU ({gaps}, {d['dvc_after_s']:.1f} s after)",
+                    f"{d['dvc_overhead_s']:.1f} s, {dvc_cpu:.1f} s CPU ({gaps}, {d['dvc_after_s']:.1f} s after; "
+                    f"the benchmark's stage wrapper, {wrapper_cpu:.1f} s CPU, left out)",
                     f"{hash_ceiling:.1f} s, {hash_ceiling_cpu:.1f} s CPU (md5 of the archive, the manifest and "
                     "the arrays; manifest and arrays copied to the cache)",
                     hash_ceiling / d["dvc_overhead_s"] if d["dvc_overhead_s"] > 0 else None,
@@ -268,5 +271,5 @@ def _dvc_rows(results: dict, rows: list) -> None:
                     f"{d['first']['wall_s']:.1f} s", f"{total_expect:.1f} s (sum of the ceilings above)"
                     if total_expect else "—",
                     total_expect / d["first"]["wall_s"] if total_expect else None, "—", None, d["first"]["load"]))
-    rows.append(row("dvc repro: again, nothing to do", f"{d['noop']['wall_s']:.1f} s", "—", None, "—", None,
-                    d["noop"]["load"]))
+    rows.append(row("dvc repro: again, nothing to do", f"{d['noop']['wall_s']:.1f} s", "—", None,
+                    f"≤ {NOOP_TARGET_S:g} s", d["noop"]["wall_s"] <= NOOP_TARGET_S, d["noop"]["load"]))

@@ -142,6 +142,10 @@ def test_editing_a_module_a_stage_imports_makes_dvc_rerun_that_stage(tmp_path):
         assert stale <= listed and not fresh & listed, (module, status)
         path.write_text(original, encoding="utf-8")
     assert "changed" not in dvc(repo, "status", "check", "index", "train@simplecnn")
+    # Bytecode Python writes beside the modules (unless PYTHONDONTWRITEBYTECODE) is not code the stage runs.
+    (repo / "facecls" / "models" / "__pycache__").mkdir(exist_ok=True)
+    (repo / "facecls" / "models" / "__pycache__" / "files.cpython-399.pyc").write_bytes(b"\x00bytecode")
+    assert "changed" not in dvc(repo, "status", "check", "index", "train@simplecnn")
 
 
 def test_the_comparing_plots_name_every_scored_variant():

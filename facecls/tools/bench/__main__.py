@@ -68,9 +68,10 @@ def _probe_command(argv: list[str]) -> int:
     for flag in ("--batches", "--pred-batches", "--batch-size", "--rounds"):
         p.add_argument(flag, type=int, default=None)
     p.add_argument("--device", default="auto")
+    p.add_argument("--sustain", type=float, default=0)
     a = p.parse_args(argv)
     result = probe(Path(a.prepared), a.family, batches=a.batches, pred_batches=a.pred_batches,
-                   rounds=a.rounds, device_name=a.device, batch_size=a.batch_size)
+                   rounds=a.rounds, device_name=a.device, batch_size=a.batch_size, sustain_s=a.sustain)
     Path(a.out).write_text(json.dumps(result, indent=2))
     return 0
 

@@ -201,6 +201,17 @@ def _against_ceiling(rounds: dict[str, list[dict]], picked: str, cuda: bool, wor
                            for p in rounds}}
 
 
+def _sustained(bare: Callable[[], object], images_per_call: int, seconds: float) -> dict:
+    """The bare work alone, round after round, for ``seconds``: the rate a stage that runs for minutes
+    can expect. On these shared cores a few short rounds catch faster moments than a long run gets."""
+    started, cpu, images = time.perf_counter(), time.process_time(), 0
+    while time.perf_counter() - started < seconds:
+        bare()
+        images += images_per_call
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"seconds": round(wall, 1), "images": images, "rate": images / wall, "per_cpu_s": images / cpu}
+
+
 def _walk_epoch(data: LabelledSet, rng: np.random.Generator, bs: int) -> float:
     """Leave memory as a whole epoch does: every page of the memory map read once (random rows,
     batch by batch) and the tune rows copied, as tune_metrics does. Returns the seconds."""
@@ -214,8 +225,9 @@ def _walk_epoch(data: LabelledSet, rng: np.random.Generator, bs: int) -> float:
 
 
 def probe(prepared: Path, family: str, *, batches: int | None, pred_batches: int | None, rounds: int | None,
-          device_name: str, batch_size: int | None, pred_batch_size: int = 512) -> dict:
-    """Pipeline vs bare rates for one model family, and this process's peak memory."""
+          device_name: str, batch_size: int | None, pred_batch_size: int = 512, sustain_s: float = 0) -> dict:
+    """Pipeline vs bare rates for one model family, and this process's peak memory; with ``sustain_s``,
+    also the bare training step alone for that long, in the precision training picks."""
     # Peak private (anonymous) memory, where a float copy of the set would show, and peak mapped
     # file pages (the memory-mapped array, the libraries).
     with TreeSampler(os.getpid()) as memory:
@@ -255,11 +267,14 @@ def probe(prepared: Path, family: str, *, batches: int | None, pred_batches: int
                         measured[name][p].append({**_pair(lambda: phase.pipeline(n, p), lambda: phase.bare(n, p),
                                                           pipeline_first=r % 2 == 1), "load": load_avg()})
         input_s = sides.input_seconds(20 if cuda else 4)
+        sustained = (_sustained(lambda: sides.bare_train(batches, picked["train"]), batches * bs, sustain_s)
+                     if sustain_s else None)
     peaks = memory.peaks_mb("peak_")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"family": family, "device": str(device), "threads": torch.get_num_threads(), "batch_size": bs,
             "precision_setting": config["precision"],
-            "batches": batches, "train": _against_ceiling(measured["train"], picked["train"], cuda, work["train"]),
+            "batches": batches, "train": {**_against_ceiling(measured["train"], picked["train"], cuda, work["train"]),
+                                          "sustained": sustained},
             "input_seconds_per_batch": round(input_s, 4), "epoch_walk_s": round(epoch_walk_s, 2),
             "predict": {**_against_ceiling(measured["predict"], picked["predict"], cuda, work["predict"]),
                         "images": n_pred, "batch_size": pred_batch_size},

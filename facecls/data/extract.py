@@ -12,8 +12,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from facecls.atomic import atomic_dir
-from facecls.data.archive import IMAGE_FOLDERS, entry_of, find_layout, open_zip, read_entries
-from facecls.data.manifest import counts, describe_archive
+from facecls.data.archive import IMAGE_FOLDERS, entry_of, read_entries
+from facecls.data.manifest import check_archive_layout, counts
 from facecls.errors import FaceclsError, one_line
 
 
@@ -23,9 +23,7 @@ def extract_archive(archive: str | Path, target: str | Path) -> dict:
     On any failure the previous ``target`` (if any) is left as it was.
     """
     archive, target = Path(archive), Path(target)
-    with open_zip(archive) as zf:
-        layout = find_layout(archive, zf)
-    manifest = describe_archive(archive, layout)
+    layout, manifest = check_archive_layout(archive)
     entries = [entry_of(archive, info) for info in layout.members]
     try:
         with atomic_dir(target) as tmp:

@@ -75,12 +75,16 @@ def describe_archive(archive: Path, layout: ArchiveLayout) -> dict:
             "labels": bytes(labels + ord("0")).decode("ascii"), **images}
 
 
-def check_archive(archive: str | Path) -> dict:
-    """Check ``archive`` without extracting it; its manifest."""
-    archive = Path(archive)
+def check_archive_layout(archive: Path) -> tuple[ArchiveLayout, dict]:
+    """Check ``archive`` without extracting it; where its entries are, and its manifest."""
     with open_zip(archive) as zf:
         layout = find_layout(archive, zf)
-    return describe_archive(archive, layout)
+    return layout, describe_archive(archive, layout)
+
+
+def check_archive(archive: str | Path) -> dict:
+    """Check ``archive`` without extracting it; its manifest."""
+    return check_archive_layout(Path(archive))[1]
 
 
 def write_manifest(path: str | Path, manifest: dict) -> None:

@@ -54,6 +54,43 @@ def test_flip_gives_each_face_or_its_mirror():
     assert same.any() and mirrored.any()
 
 
+def _draws(seed: int, n: int, count: int, spread: float) -> list[torch.Tensor]:
+    """The first ``count`` draws augment makes, as uniform numbers in [-spread, spread]."""
+    g = gen(seed)
+    return [(torch.rand(n, generator=g) * 2 - 1) * spread for _ in range(count)]
+
+
+def test_colour_is_brightness_then_contrast_then_saturation():
+    # Computed as one matrix per face: the same as the three jitters applied in turn.
+    x = batch(16)
+    brightness, contrast, saturation = (1 + d.view(-1, 1, 1, 1) for d in _draws(9, 16, 3, 0.3))
+    expected = x * brightness
+    mean = expected.mean(dim=(1, 2, 3), keepdim=True)
+    expected = (expected - mean) * contrast + mean
+    grey = 0.299 * expected[:, 0:1] + 0.587 * expected[:, 1:2] + 0.114 * expected[:, 2:3]
+    expected = ((expected - grey) * saturation + grey).clamp(0, 1)
+    y = augment(x, **{**OFF, "color": 0.3}, generator=gen(9))
+    assert torch.allclose(y, expected, atol=1e-5)
+    assert not torch.allclose(y, x, atol=1e-2)
+
+
+def test_mirror_then_shift_and_zoom_is_one_resampling_of_the_mirrored_face():
+    x = batch(16)
+    g = gen(11)
+    mirrored = torch.rand(16, generator=g) < 0.5
+    zoom, dx, dy = (torch.rand(16, generator=g) * 2 - 1 for _ in range(3))
+    zoom, dx, dy = 1 + zoom * 0.1, dx * 0.2, dy * 0.2
+    theta = torch.zeros(16, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / zoom
+    theta[:, 0, 2], theta[:, 1, 2] = dx, dy
+    flipped = torch.where(mirrored.view(16, 1, 1, 1), x.flip(3), x)
+    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    expected = torch.nn.functional.grid_sample(flipped, grid, padding_mode="border", align_corners=False)
+    y = augment(x, **{**OFF, "flip": True, "shift": 0.1, "scale": 0.1}, generator=gen(11))
+    assert torch.allclose(y, expected, atol=1e-5)
+    assert mirrored.any() and not mirrored.all()
+
+
 def test_rotation_tilts_a_horizontal_bar():
     x = torch.zeros(16, 3, 64, 64)
     x[:, :, 30:34, 8:56] = 1.0  # a bar across the eyes

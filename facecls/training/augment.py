@@ -27,38 +27,78 @@ def augment(x: torch.Tensor, generator: torch.Generator, *, flip: bool = False, 
     side) filled with their mean colour, so no single patch decides the label.
     Every knob defaults to off. ``rotate`` and ``erase`` draw no random numbers
     when off: the other transforms see the same random stream as without them.
+
+    On CPU this work shares the cores with the model step, so each transform is one
+    pass over the batch: the mirror folds into the geometry's sampling grid, and
+    brightness, contrast and saturation into one 3 x 3 colour matrix per face. With a
+    pass per operation (about 12) the SimpleCNN loop ran at 0.93 of the bare step on
+    2 cores; one pass each, 0.98 (100-step blocks, interleaved).
     """
     n, device = x.shape[0], x.device
-    if flip:
-        mirrored = torch.rand(n, generator=generator, device=device) < 0.5
-        x = torch.where(mirrored.view(n, 1, 1, 1), x.flip(3), x)
+    mirrored = torch.rand(n, generator=generator, device=device) < 0.5 if flip else None
     if shift > 0 or scale > 0 or rotate > 0:
-        zoom = 1 + _uniform(n, scale, generator, device)
-        theta = torch.zeros(n, 2, 3, device=device, dtype=x.dtype)
-        theta[:, 0, 0] = theta[:, 1, 1] = 1 / zoom
-        # affine_grid works in [-1, 1], so a shift of a fraction f of the image is 2f.
-        theta[:, 0, 2] = _uniform(n, 2 * shift, generator, device)
-        theta[:, 1, 2] = _uniform(n, 2 * shift, generator, device)
-        if rotate > 0:
-            angle = torch.deg2rad(_uniform(n, rotate, generator, device)).to(x.dtype)
-            cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-            theta[:, 0, 0], theta[:, 0, 1] = cos, -sin
-            theta[:, 1, 0], theta[:, 1, 1] = sin, cos
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        x = _geometry(x, generator, mirrored, shift=shift, scale=scale, rotate=rotate)
+    elif mirrored is not None:
+        x = torch.where(mirrored.view(n, 1, 1, 1), x.flip(3), x)
     if color > 0:
-        brightness = (1 + _uniform(n, color, generator, device)).view(n, 1, 1, 1)
-        contrast = (1 + _uniform(n, color, generator, device)).view(n, 1, 1, 1)
-        saturation = (1 + _uniform(n, color, generator, device)).view(n, 1, 1, 1)
-        x = x * brightness
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        x = (x - mean) * contrast + mean
-        gray = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
-        x = (x - gray) * saturation + gray
-        x = x.clamp_(0, 1)
+        x = _colour(x, generator, color)
     if erase > 0:
         x = _erase(x, erase, generator)
     return x
+
+
+def _geometry(x: torch.Tensor, generator: torch.Generator, mirrored: torch.Tensor | None, *,
+              shift: float, scale: float, rotate: float) -> torch.Tensor:
+    """Zoom, shift and tilt (then the mirror, when drawn) as one bilinear resampling."""
+    n, _, h, w = x.shape
+    device = x.device
+    zoom = 1 + _uniform(n, scale, generator, device)
+    # Sampling coordinates work in [-1, 1], so a shift of a fraction f of the image is 2f.
+    shift_x = _uniform(n, 2 * shift, generator, device)
+    shift_y = _uniform(n, 2 * shift, generator, device)
+    if rotate > 0:
+        angle = torch.deg2rad(_uniform(n, rotate, generator, device))
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    else:
+        cos, sin = 1 / zoom, torch.zeros_like(zoom)
+    # Output pixel (u, v) samples the input at A (u, v, 1); mirroring the input first is the
+    # same as negating A's first row. Pixel centres as affine_grid places them (align_corners=False).
+    row_x = torch.stack([cos, -sin, shift_x], 1)
+    if mirrored is not None:
+        row_x = torch.where(mirrored.view(n, 1), -row_x, row_x)
+    row_y = torch.stack([sin, cos, shift_y], 1)
+    u = ((torch.arange(w, device=device, dtype=x.dtype) * 2 + 1) / w - 1).view(1, 1, w)
+    v = ((torch.arange(h, device=device, dtype=x.dtype) * 2 + 1) / h - 1).view(1, h, 1)
+
+    def coordinate(row: torch.Tensor) -> torch.Tensor:
+        a, b, c = (row[:, k].to(x.dtype).view(n, 1, 1) for k in range(3))
+        return a * u + b * v + c
+
+    grid = torch.stack([coordinate(row_x), coordinate(row_y)], 3)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+# Luma weights of the grey a face's saturation moves towards or away from (they sum to 1).
+_GREY = (0.299, 0.587, 0.114)
+
+
+def _colour(x: torch.Tensor, generator: torch.Generator, spread: float) -> torch.Tensor:
+    """Brightness b, contrast c (about the face's mean m), saturation s (about its grey), clamped to [0, 1].
+
+    Applied in turn they are linear in the pixel: c b (s I + (1 - s) 1 g^T) x + (1 - c) b m,
+    with g the luma weights, so one matrix and one offset per face do all three.
+    """
+    n, channels, h, w = x.shape
+    device = x.device
+    brightness, contrast, saturation = (1 + _uniform(n, spread, generator, device) for _ in range(3))
+    grey = torch.tensor(_GREY, device=device, dtype=x.dtype).expand(channels, channels)
+    eye = torch.eye(channels, device=device, dtype=x.dtype)
+    s = saturation.to(x.dtype).view(n, 1, 1)
+    cb = (contrast * brightness).to(x.dtype).view(n, 1, 1)
+    matrix = cb * (s * eye + (1 - s) * grey)
+    offset = ((1 - contrast) * brightness).to(x.dtype).view(n, 1, 1) * x.mean(dim=(1, 2, 3)).view(n, 1, 1)
+    pixels = x.reshape(n, channels, h * w)
+    return torch.baddbmm(offset, matrix, pixels).clamp_(0, 1).view(n, channels, h, w)
 
 
 def _erase(x: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:

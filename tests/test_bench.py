@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import time
 import zipfile
@@ -12,6 +13,7 @@ import zipfile
 import pytest
 
 from facecls.data.manifest import check_archive, counts
+from facecls.tools.bench import REPO
 from facecls.tools.bench.__main__ import main, parse_args
 from facecls.tools.bench.archive import ROOT, make_archive
 
@@ -35,6 +37,16 @@ def test_wrap_records_a_command(tmp_path):
     assert main(["_wrap", str(log), "--", sys.executable, "-c", "pass"]) == 0
     record = json.loads(log.read_text())
     assert record["rc"] == 0 and record["end"] >= record["start"] and record["maxrss_mb"] > 0
+
+
+def test_wrap_knows_when_its_own_process_began(tmp_path):
+    # DVC's own time is counted up to the wrapper's start, not up to the stage command's.
+    log = tmp_path / "stages.jsonl"
+    launched = time.time()
+    subprocess.run([sys.executable, "-m", "facecls.tools.bench", "_wrap", str(log), "--", sys.executable, "-c",
+                    "pass"], check=True, cwd=REPO)
+    record = json.loads(log.read_text())
+    assert launched - 0.05 <= record["wrapper_start"] < record["start"] < launched + 30
 
 
 def test_quick_benchmark_writes_table_and_json(tmp_path, capsys):

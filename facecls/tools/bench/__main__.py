@@ -1,5 +1,6 @@
 """``python -m facecls.tools.bench``: the command line, and the internal sub-commands the
-benchmark starts in processes of their own (``_wrap``, ``_fraction``, ``_bare_listing``, ``_probe``)."""
+benchmark starts in processes of their own (``_wrap``, ``_fraction``, ``_bare_listing``, ``_probe``,
+``_sustain``)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,25 @@ def _probe_command(argv: list[str]) -> int:
     return 0
 
 
+def _sustain_command(argv: list[str]) -> int:
+    """``_sustain PREPARED FAMILY OUT SECONDS [options]``: the bare training step alone for SECONDS."""
+    from facecls.tools.bench.probe import sustained_bare_train  # torch: see the note at the top
+
+    p = argparse.ArgumentParser()
+    p.add_argument("prepared")
+    p.add_argument("family")
+    p.add_argument("out")
+    p.add_argument("seconds", type=float)
+    for flag in ("--batches", "--batch-size"):
+        p.add_argument(flag, type=int, default=None)
+    p.add_argument("--device", default="auto")
+    a = p.parse_args(argv)
+    result = sustained_bare_train(Path(a.prepared), a.family, device_name=a.device, batch_size=a.batch_size,
+                                  batches=a.batches, seconds=a.seconds)
+    Path(a.out).write_text(json.dumps(result, indent=2))
+    return 0
+
+
 def _benchmark(argv: list[str]) -> int:
     from facecls.tools.bench.run import run_benchmark  # torch: see the note at the top
 
@@ -113,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if command == "_probe":
         return _probe_command(argv[1:])
+    if command == "_sustain":
+        return _sustain_command(argv[1:])
     return _benchmark(argv)
 
 

@@ -204,12 +204,32 @@ def _against_ceiling(rounds: dict[str, list[dict]], picked: str, cuda: bool, wor
 def _sustained(bare: Callable[[], object], images_per_call: int, seconds: float) -> dict:
     """The bare work alone, round after round, for ``seconds``: the rate a stage that runs for minutes
     can expect. On these shared cores a few short rounds catch faster moments than a long run gets."""
+    bare()  # warm: the first steps after a start allocate
     started, cpu, images = time.perf_counter(), time.process_time(), 0
     while time.perf_counter() - started < seconds:
         bare()
         images += images_per_call
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {"seconds": round(wall, 1), "images": images, "rate": images / wall, "per_cpu_s": images / cpu}
+
+
+def _train_batches(batches: int | None, cuda: bool, bs: int, data: LabelledSet) -> int:
+    """Batches per training measurement: about 256 images a side on CPU, 50 batches on CUDA."""
+    return max(1, min(batches or (50 if cuda else max(2, 256 // bs)), len(data.train_rows) // bs))
+
+
+def sustained_bare_train(prepared: Path, family: str, *, device_name: str, batch_size: int | None,
+                         batches: int | None, seconds: float) -> dict:
+    """``probe``'s sustained bare training step on its own, in the precision training picks: taken
+    again after the timed ``dvc repro`` so that the training stage's ceiling brackets it in time."""
+    device = pick_device(device_name)
+    config = train_config(family, batch_size)
+    data = load_labelled(prepared)
+    run = build(config, data, SINGLE, device)
+    bs = config["batch_size"]
+    n = _train_batches(batches, device.type == "cuda", bs, data)
+    sides = Sides(run, data, load_unlabelled(prepared).images, pred_batch_size=512)
+    return _sustained(lambda: sides.bare_train(n, run.precision["train"]), n * bs, seconds)
 
 
 def _walk_epoch(data: LabelledSet, rng: np.random.Generator, bs: int) -> float:
@@ -235,18 +255,17 @@ def probe(prepared: Path, family: str, *, batches: int | None, pred_batches: int
         cuda = device.type == "cuda"
         config = train_config(family, batch_size)
         bs = config["batch_size"]
-        batches = batches or (50 if cuda else max(2, 256 // bs))  # about 256 images a side a round on CPU
         pred_batches = pred_batches or (10 if cuda else 1)
         rounds = rounds or (4 if cuda else 8)
         data = load_labelled(prepared)
         val = load_unlabelled(prepared).images
         # As train_variant does it, threads (train.threads, 0: all cores) and all: both sides run on it.
         run = build(config, data, SINGLE, device)
+        batches = _train_batches(batches, cuda, bs, data)
         picked = {"train": run.precision["train"], "predict": run.precision["score"]}  # train.precision resolved
         # bf16 wherever torch runs it, emulated on a CPU without bf16 instructions (its rows show the cost).
         precisions = ["fp32"] + (["bf16"] if device.type == "cpu" or device_has_bf16(device)
                                  or "bf16" in picked.values() else [])
-        batches = max(1, min(batches, len(data.train_rows) // bs))
         n_pred = min(len(val), pred_batches * pred_batch_size)
         sides = Sides(run, data, val, pred_batch_size)
         epoch_walk_s = _walk_epoch(data, run.rng, bs)

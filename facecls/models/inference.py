@@ -44,12 +44,21 @@ def batch_to_input(batch: np.ndarray | torch.Tensor, device: torch.device,
     return normalize(x).contiguous(memory_format=torch.channels_last)
 
 
+def scoring_batch(device: torch.device) -> int:
+    """Images per forward pass when scoring. On CPU 128 scores as fast as 512 (950 against 964 img/s
+    for SimpleCNN on 2 cores) with a quarter of the activations, which the host allocator keeps for
+    reuse (facecls.device.reuse_freed_memory): peak 1.0 GB against 1.8 GB. Accelerators like more."""
+    return 128 if device.type == "cpu" else 512
+
+
 @torch.inference_mode()
 def predict_logits(model: torch.nn.Module, images: np.ndarray, device: torch.device, *,
-                   batch_size: int = 512, tta: bool = False, precision: str = "fp32") -> np.ndarray:
-    """Logits for every image; with ``tta`` the mean logit of each face and its mirror. ``precision``
-    is resolved (fp32 or bf16: see facecls.models.precision); the logits are float32 either way."""
+                   batch_size: int | None = None, tta: bool = False, precision: str = "fp32") -> np.ndarray:
+    """Logits for every image, ``batch_size`` at a time (default: ``scoring_batch``); with ``tta``
+    the mean logit of each face and its mirror. ``precision`` is resolved (fp32 or bf16: see
+    facecls.models.precision); the logits are float32 either way."""
     model.eval()
+    batch_size = batch_size or scoring_batch(device)
     out = np.empty(len(images), dtype=np.float32)
     for start in range(0, len(images), batch_size):
         x = batch_to_input(images[start:start + batch_size], device)
@@ -66,5 +75,5 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 
 def predict_scores(model: torch.nn.Module, images: np.ndarray, device: torch.device, *,
-                   batch_size: int = 512, tta: bool = False, precision: str = "fp32") -> np.ndarray:
+                   batch_size: int | None = None, tta: bool = False, precision: str = "fp32") -> np.ndarray:
     return sigmoid(predict_logits(model, images, device, batch_size=batch_size, tta=tta, precision=precision))

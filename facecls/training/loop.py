@@ -178,12 +178,12 @@ def fit_epoch(run: Run, data: LabelledSet, desc: str) -> tuple[float, float]:
     return total_loss / max(seen, 1), seen / (time.perf_counter() - started)
 
 
-def tune_metrics(run: Run, data: LabelledSet, batch_size: int = 512) -> dict:
+def tune_metrics(run: Run, data: LabelledSet) -> dict:
     """Tune loss and HTER. Each process scores its share of the tune rows and the
     logits are gathered: HTER needs every score, not an average of per-share HTERs."""
     broadcast_buffers(run.model, run.world)  # every process evaluates the model process 0 saves
     rows = data.tune_rows
-    share = predict_logits(run.model, data.images[run.world.shard(rows)], run.device, batch_size=batch_size,
+    share = predict_logits(run.model, data.images[run.world.shard(rows)], run.device,
                            precision=run.precision["score"])
     logits = gather_shards(share, len(rows), run.world, run.device)
     labels = data.labels[rows]

@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--batches", type=int, default=None,
                         help="training batches per measurement (default: 256 images on CPU, 50 batches on CUDA)")
     parser.add_argument("--pred-batches", type=int, default=None,
-                        help="prediction batches of 512 per measurement (default 1 on CPU, 10 on CUDA)")
+                        help="prediction batches per measurement (default: 512 images on CPU, 10 batches on CUDA)")
     parser.add_argument("--batch-size", type=int, default=None, help="training batch (default: params.yaml)")
     parser.add_argument("--rounds", type=int, default=None,
                         help="back-to-back rounds of pipeline vs bare (default 8 on CPU, 4 on CUDA)")

@@ -26,7 +26,7 @@ import yaml
 from facecls.data.prepared import LabelledSet, load_labelled, load_unlabelled
 from facecls.data.split import TEST, TRAIN
 from facecls.device import pick_device
-from facecls.models.inference import predict_logits
+from facecls.models.inference import predict_logits, scoring_batch
 from facecls.models.precision import autocast, device_has_bf16
 from facecls.models.pretrained import RANDOM_START
 from facecls.tools.bench import REPO
@@ -228,7 +228,7 @@ def sustained_bare_train(prepared: Path, family: str, *, device_name: str, batch
     run = build(config, data, SINGLE, device)
     bs = config["batch_size"]
     n = _train_batches(batches, device.type == "cuda", bs, data)
-    sides = Sides(run, data, load_unlabelled(prepared).images, pred_batch_size=512)
+    sides = Sides(run, data, load_unlabelled(prepared).images, pred_batch_size=scoring_batch(device))
     return _sustained(lambda: sides.bare_train(n, run.precision["train"]), n * bs, seconds)
 
 
@@ -245,7 +245,8 @@ def _walk_epoch(data: LabelledSet, rng: np.random.Generator, bs: int) -> float:
 
 
 def probe(prepared: Path, family: str, *, batches: int | None, pred_batches: int | None, rounds: int | None,
-          device_name: str, batch_size: int | None, pred_batch_size: int = 512, sustain_s: float = 0) -> dict:
+          device_name: str, batch_size: int | None, pred_batch_size: int | None = None,
+          sustain_s: float = 0) -> dict:
     """Pipeline vs bare rates for one model family, and this process's peak memory; with ``sustain_s``,
     also the bare training step alone for that long, in the precision training picks."""
     # Peak private (anonymous) memory, where a float copy of the set would show, and peak mapped
@@ -255,7 +256,8 @@ def probe(prepared: Path, family: str, *, batches: int | None, pred_batches: int
         cuda = device.type == "cuda"
         config = train_config(family, batch_size)
         bs = config["batch_size"]
-        pred_batches = pred_batches or (10 if cuda else 1)
+        pred_batch_size = pred_batch_size or scoring_batch(device)  # as the pipeline scores
+        pred_batches = pred_batches or (10 if cuda else max(1, 512 // pred_batch_size))
         rounds = rounds or (4 if cuda else 8)
         data = load_labelled(prepared)
         val = load_unlabelled(prepared).images

@@ -118,17 +118,15 @@ def dvc_repro(archive: Path, work: Path, *, epochs: int, fraction: float, batch_
     for s in stages:
         # From the previous stage's end to this wrapper's own start is DVC's; the wrapper's start
         # (interpreter, imports) up to the stage command is the benchmark's.
-        wrapper_start = s.get("wrapper_start", s["start"])
-        timeline.append({"stage": _stage_name(s["cmd"]), "dvc_before_s": round(wrapper_start - previous, 2),
-                         "wrapper_wall_s": round(s["start"] - wrapper_start, 3), **s})
+        timeline.append({"stage": _stage_name(s["cmd"]), "dvc_before_s": round(s["wrapper_start"] - previous, 2),
+                         "wrapper_wall_s": round(s["start"] - s["wrapper_start"], 3), **s})
         previous = s["end"]
     train_metrics = {}
     metrics_file = repo / "results" / "train" / "simplecnn" / "metrics.json"
     if metrics_file.exists():
         train_metrics = json.loads(metrics_file.read_text())
-    noop_walls = sorted(n["wall_s"] for n in noops)
-    noop = {**noops[0], "wall_s": noop_walls[len(noop_walls) // 2], "walls": noop_walls,
-            "load": [n["load"] for n in noops]}
+    walls = sorted(n["wall_s"] for n in noops)
+    noop = {"wall_s": walls[len(walls) // 2], "walls": walls, "load": [n["load"] for n in noops], "runs": noops}
     return {"first": first, "noop": noop, "stages": timeline, "dvc_after_s": round(finish - previous, 2),
             "dvc_overhead_s": round((finish - begin) - sum(s["wall_s"] + s["wrapper_wall_s"] for s in timeline), 2),
             "wrapper_wall_s": round(sum(s["wrapper_wall_s"] for s in timeline), 2),

@@ -134,7 +134,7 @@ def record_stage(log: str, cmd: list[str]) -> int:
     """Run ``cmd`` (a stage of the timed ``dvc repro``) and append its timing and peak memory
     to ``log`` as one JSON line; returns its exit status. ``wrapper_start`` is when this wrapper
     itself began: from there to ``start`` is the benchmark's time, not DVC's."""
-    wrapper_start = min(process_started_at(), time.time())
+    wrapper_start = process_started_at()
     start = time.time()
     rc, usage, sampler = _run_sampled(cmd)
     end = time.time()

@@ -213,6 +213,16 @@ def _sustained(bare: Callable[[], object], images_per_call: int, seconds: float)
     return {"seconds": round(wall, 1), "images": images, "rate": images / wall, "per_cpu_s": images / cpu}
 
 
+def _family_run(prepared: Path, family: str, device_name: str,
+                batch_size: int | None) -> tuple[torch.device, dict, LabelledSet, Run]:
+    """The family's config on the prepared set, built as train_variant builds it: threads
+    (train.threads, 0: all cores) and all, so that both sides of every comparison run on it."""
+    device = pick_device(device_name)
+    config = train_config(family, batch_size)
+    data = load_labelled(prepared)
+    return device, config, data, build(config, data, SINGLE, device)
+
+
 def _train_batches(batches: int | None, cuda: bool, bs: int, data: LabelledSet) -> int:
     """Batches per training measurement: about 256 images a side on CPU, 50 batches on CUDA."""
     return max(1, min(batches or (50 if cuda else max(2, 256 // bs)), len(data.train_rows) // bs))
@@ -222,10 +232,7 @@ def sustained_bare_train(prepared: Path, family: str, *, device_name: str, batch
                          batches: int | None, seconds: float) -> dict:
     """``probe``'s sustained bare training step on its own, in the precision training picks: taken
     again after the timed ``dvc repro`` so that the training stage's ceiling brackets it in time."""
-    device = pick_device(device_name)
-    config = train_config(family, batch_size)
-    data = load_labelled(prepared)
-    run = build(config, data, SINGLE, device)
+    device, config, data, run = _family_run(prepared, family, device_name, batch_size)
     bs = config["batch_size"]
     n = _train_batches(batches, device.type == "cuda", bs, data)
     sides = Sides(run, data, load_unlabelled(prepared).images, pred_batch_size=scoring_batch(device))
@@ -252,17 +259,13 @@ def probe(prepared: Path, family: str, *, batches: int | None, pred_batches: int
     # Peak private (anonymous) memory, where a float copy of the set would show, and peak mapped
     # file pages (the memory-mapped array, the libraries).
     with TreeSampler(os.getpid()) as memory:
-        device = pick_device(device_name)
+        device, config, data, run = _family_run(prepared, family, device_name, batch_size)
         cuda = device.type == "cuda"
-        config = train_config(family, batch_size)
         bs = config["batch_size"]
         pred_batch_size = pred_batch_size or scoring_batch(device)  # as the pipeline scores
         pred_batches = pred_batches or (10 if cuda else max(1, 512 // pred_batch_size))
         rounds = rounds or (4 if cuda else 8)
-        data = load_labelled(prepared)
         val = load_unlabelled(prepared).images
-        # As train_variant does it, threads (train.threads, 0: all cores) and all: both sides run on it.
-        run = build(config, data, SINGLE, device)
         batches = _train_batches(batches, cuda, bs, data)
         picked = {"train": run.precision["train"], "predict": run.precision["score"]}  # train.precision resolved
         # bf16 wherever torch runs it, emulated on a CPU without bf16 instructions (its rows show the cost).

@@ -119,8 +119,7 @@ def _time_check(archive: Path, manifest: Path, logs: Path, rows: list, log) -> d
                       "write_manifest(sys.argv[2], check_archive(sys.argv[1]))", [archive, manifest],
                       logs / "check.log")
     bare_after = bare_listing()
-    bare_s = (bare_before["wall_s"] + bare_after["wall_s"]) / 2
-    bare_cpu = (bare_before["cpu_s"] + bare_after["cpu_s"]) / 2
+    bare_s, bare_cpu = _mean([bare_before, bare_after], "wall_s"), _mean([bare_before, bare_after], "cpu_s")
     rows.append(row("check: check_archive (checks, manifest)",
                     f"{check['wall_s']:.1f} s, {check['cpu_s']:.1f} s CPU, peak {check['tree_peak_rss_mb']:.0f} MB, "
                     f"manifest {manifest.stat().st_size / 1e6:.2f} MB",
@@ -140,8 +139,8 @@ def _time_index(archive: Path, manifest: Path, prepared: Path, logs: Path, worke
     index = _run_code("index", "from facecls.data.index import build_index; "
                       "build_index(sys.argv[1], sys.argv[2], 0.1, 0.1, 42)", [manifest, prepared], logs / "index.log")
     decode_after = raw_decode_rate(archive, workers)
-    decode_rate = (decode_before["rate"] + decode_after["rate"]) / 2
-    decode_cpu = (decode_before["cpu_s"] + decode_after["cpu_s"]) / 2
+    decode_rate = _mean([decode_before, decode_after], "rate")
+    decode_cpu = _mean([decode_before, decode_after], "cpu_s")
     index_rate = n_images / index["wall_s"]
     rows.append(row("index: build_index (decode from the archive to uint8 .npy)",
                     f"{rate(index_rate)} ({index['wall_s']:.1f} s, {index['cpu_s']:.1f} s CPU, "
@@ -180,14 +179,22 @@ def _hashing_ceilings(archive: Path, manifest: Path, prepared: Path, work: Path,
     return {k: round(v, 2) if isinstance(v, float) else v for k, v in hashing.items()}
 
 
+def _flags(*pairs: tuple[str, object]) -> list[str]:
+    """``--flag value`` for each pair whose value is set (not None or 0)."""
+    return [part for flag, value in pairs if value for part in (flag, str(value))]
+
+
+def _mean(measurements: list[dict], key: str) -> float:
+    """The mean of ``key`` over measurements of one ceiling taken before and after what it bounds."""
+    return sum(m[key] for m in measurements) / len(measurements)
+
+
 def _sustain_after(prepared: Path, work: Path, logs: Path, args, log) -> dict:
     """The bare SimpleCNN step alone for SUSTAIN_S seconds, in a process of its own, after the timed run."""
     log(f"bare simplecnn training step alone for {SUSTAIN_S} s, after dvc repro ...")
     out = work / "sustain-after.json"
-    cmd = bench_command("_sustain", str(prepared), "simplecnn", str(out), str(SUSTAIN_S), "--device", args.device)
-    for flag, value in (("--batches", args.batches), ("--batch-size", args.batch_size)):
-        if value:
-            cmd += [flag, str(value)]
+    cmd = bench_command("_sustain", str(prepared), "simplecnn", str(out), str(SUSTAIN_S), "--device", args.device,
+                        *_flags(("--batches", args.batches), ("--batch-size", args.batch_size)))
     run_checked("sustained bare step", cmd, logs / "sustain-after.log")  # this checkout's facecls
     return json.loads(out.read_text())
 
@@ -195,13 +202,11 @@ def _sustain_after(prepared: Path, work: Path, logs: Path, args, log) -> dict:
 def _probe_family(family: str, prepared: Path, out: Path, logs: Path, args, rows: list, log) -> dict:
     """Training and prediction of one family, in a process of its own (its peak memory is its own)."""
     log(f"train/predict {family}: rounds of pipeline vs bare, back to back ...")
-    cmd = bench_command("_probe", str(prepared), family, str(out), "--device", args.device)
     # The timed `dvc repro` trains simplecnn for minutes: its ceiling needs the bare step's sustained rate.
     sustain = SUSTAIN_S if family == "simplecnn" and args.dvc else 0
-    for flag, value in (("--batches", args.batches), ("--pred-batches", args.pred_batches),
-                        ("--batch-size", args.batch_size), ("--rounds", args.rounds), ("--sustain", sustain)):
-        if value:
-            cmd += [flag, str(value)]
+    cmd = bench_command("_probe", str(prepared), family, str(out), "--device", args.device,
+                        *_flags(("--batches", args.batches), ("--pred-batches", args.pred_batches),
+                                ("--batch-size", args.batch_size), ("--rounds", args.rounds), ("--sustain", sustain)))
     process = run_checked(f"probe {family}", cmd, logs / f"probe-{family}.log")  # this checkout's facecls
     p = {**json.loads(out.read_text()), "process": process}
     rows += _precision_rows(family, "train", p, f"fit_epoch on the memory-mapped {p['set_shape'][0]:,} array",
@@ -237,16 +242,6 @@ def _precision_rows(family: str, phase: str, p: dict, what: str, bare: str, deta
     return rows
 
 
-def _sustained_mean(train: dict) -> dict | None:
-    """The bare step's sustained rates, the mean of before and after the timed run where both were taken."""
-    taken = [t for t in (train.get("sustained"), train.get("sustained_after")) if t]
-    if not taken:
-        return None
-    return {"rate": sum(t["rate"] for t in taken) / len(taken), "per_cpu_s": sum(t["per_cpu_s"] for t in taken)
-            / len(taken), "what": " and ".join(f"{t['seconds']:.0f} s" for t in taken)
-            + (" (before and after the run, mean)" if len(taken) > 1 else "")}
-
-
 def _dvc_rows(results: dict, rows: list) -> None:
     """Each stage of the timed ``dvc repro`` beside what the ceilings measured above predict for it,
     then DVC's own time beside the hashing ceilings, the whole run, and the no-op rerun."""
@@ -258,12 +253,17 @@ def _dvc_rows(results: dict, rows: list) -> None:
     expect = {"check": results["check"]["ceiling_s"],
               "index": (n_train + sizes["val"]) / results["index"]["ceiling_rate"]}
     expect_cpu = {"check": results["check"]["ceiling_cpu_s"], "index": results["index"]["ceiling_cpu_s"]}
+    bare_train = ""
     if simple:
         bs = simple["batch_size"]
-        # A stage that trains for minutes runs at the bare step's sustained rate where one was measured,
-        # not at the best of a few short rounds (on shared cores those catch faster moments).
-        train = _sustained_mean(simple["train"]) or {"rate": simple["train"]["ceiling"],
-                                                     "per_cpu_s": simple["train"]["ceiling_per_cpu_s"]}
+        # A stage that trains for minutes runs at the bare step's rate sustained that long (before and
+        # after the timed run), not at the best of a few short rounds (on shared cores those catch
+        # faster moments).
+        sustained = [simple["train"]["sustained"], simple["train"]["sustained_after"]]
+        train = {"rate": _mean(sustained, "rate"), "per_cpu_s": _mean(sustained, "per_cpu_s")}
+        bare_train = (f"bare train rate sustained {sustained[0]['seconds']:.0f} s before and "
+                      f"{sustained[1]['seconds']:.0f} s after the run, mean {rate(train['rate'])} "
+                      f"({rate(train['per_cpu_s'])} per CPU second; short rounds: {rate(simple['train']['ceiling'])})")
         expect["train@simplecnn"] = epochs * ((n_fit // bs) * bs / train["rate"]
                                               + n_tune / simple["predict"]["ceiling"])
         if simple["train"]["cpu_ratio"] is not None:
@@ -272,10 +272,6 @@ def _dvc_rows(results: dict, rows: list) -> None:
     for name, stage in {s["stage"]: s for s in d["stages"]}.items():
         ceiling, ceiling_cpu = expect.get(name), expect_cpu.get(name)
         target = TARGET["train"] if name.startswith("train") else TARGET.get(name)
-        sustained = _sustained_mean((simple or {}).get("train", {}))
-        bare_train = (f"bare train rate sustained {sustained['what']}, {rate(sustained['rate'])} "
-                      f"({rate(sustained['per_cpu_s'])} per CPU second; short rounds: "
-                      f"{rate(simple['train']['ceiling'])})" if sustained else "bare train rate")
         what = {"check": "bare central-directory read", "index": "images / raw decode rate",
                 "train@simplecnn": f"epoch / {bare_train} + tune part / bare forward"}.get(name, "")
         rows.append(row(f"dvc repro: stage {name}" + (f" ({epochs} epoch of {fraction:.0%} of the rows)"
@@ -289,22 +285,21 @@ def _dvc_rows(results: dict, rows: list) -> None:
                         cpu_ratio=ceiling_cpu / max(stage["cpu_s"], 1e-9) if ceiling_cpu else None,
                         threshold=target))
     parts = ("archive", "outputs", "outputs_copy")
-    # Before the timed run and after it (where measured): copying 1.5 GB costs from 1.3 s to 6 s on
-    # these shared disks from one minute to the next, so one measurement is a poor ceiling.
-    taken = [h for h in (hashing, results.get("hashing_after")) if h]
-    hash_ceiling = sum(h[f"{k}_s"] for h in taken for k in parts) / len(taken)
-    hash_ceiling_cpu = sum(h[f"{k}_cpu_s"] for h in taken for k in parts) / len(taken)
+    # Before the timed run and after it: copying the same 1.5 GB took from 0.5 s to 6.4 s on this
+    # machine from one minute to the next, so one measurement is a poor ceiling.
+    taken = [hashing, results["hashing_after"]]
+    hash_ceiling = sum(_mean(taken, f"{k}_s") for k in parts)
+    hash_ceiling_cpu = sum(_mean(taken, f"{k}_cpu_s") for k in parts)
     gaps = ", ".join(f"{s['dvc_before_s']:.1f} s before {s['stage']}" for s in d["stages"])
-    wrapper_cpu = sum(s.get("wrapper_cpu_s", 0) for s in d["stages"])
+    wrapper_cpu = sum(s["wrapper_cpu_s"] for s in d["stages"])
     dvc_cpu = d["first"]["cpu_s"] - sum(s["cpu_s"] for s in d["stages"]) - wrapper_cpu
     d["dvc_overhead_cpu_s"] = round(dvc_cpu, 2)
     rows.append(row("dvc repro: DVC's own time (hashing, cache copy, lock)",
                     f"{d['dvc_overhead_s']:.1f} s, {dvc_cpu:.1f} s CPU ({gaps}, {d['dvc_after_s']:.1f} s after; "
-                    f"the benchmark's stage wrapper, {d.get('wrapper_wall_s', 0):.1f} s and {wrapper_cpu:.1f} s CPU, "
+                    f"the benchmark's stage wrapper, {d['wrapper_wall_s']:.1f} s and {wrapper_cpu:.1f} s CPU, "
                     "left out)",
                     f"{hash_ceiling:.1f} s, {hash_ceiling_cpu:.1f} s CPU (md5 of the archive, the manifest and "
-                    "the arrays; manifest and arrays copied to the cache; "
-                    + ("mean of before and after the run" if len(taken) > 1 else "before the run") + ")",
+                    "the arrays; manifest and arrays copied to the cache; mean of before and after the run)",
                     hash_ceiling / d["dvc_overhead_s"] if d["dvc_overhead_s"] > 0 else None,
                     f"≥ {TARGET['dvc']}", None, d["first"]["load"],
                     cpu_ratio=hash_ceiling_cpu / max(dvc_cpu, 1e-9), threshold=TARGET["dvc"]))
@@ -313,8 +308,7 @@ def _dvc_rows(results: dict, rows: list) -> None:
                     f"{d['first']['wall_s']:.1f} s", f"{total_expect:.1f} s (sum of the ceilings above)"
                     if total_expect else "—",
                     total_expect / d["first"]["wall_s"] if total_expect else None, "—", None, d["first"]["load"]))
-    walls = d["noop"].get("walls", [d["noop"]["wall_s"]])
+    walls = d["noop"]["walls"]
     rows.append(row("dvc repro: again, nothing to do",
-                    f"{d['noop']['wall_s']:.2f} s" + (f" (median of {len(walls)}: {walls[0]:.2f}–{walls[-1]:.2f} s)"
-                                                      if len(walls) > 1 else ""), "—", None,
-                    f"≤ {NOOP_TARGET_S:g} s", d["noop"]["wall_s"] <= NOOP_TARGET_S, d["noop"]["load"]))
+                    f"{d['noop']['wall_s']:.2f} s (median of {len(walls)}: {walls[0]:.2f}–{walls[-1]:.2f} s)", "—",
+                    None, f"≤ {NOOP_TARGET_S:g} s", d["noop"]["wall_s"] <= NOOP_TARGET_S, d["noop"]["load"]))

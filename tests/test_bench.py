@@ -4,6 +4,7 @@ a well-formed table and JSON. The full-size figures live in BENCHMARKS.md, not i
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from facecls.data.manifest import check_archive, counts
 from facecls.tools.bench import REPO
 from facecls.tools.bench.__main__ import main, parse_args
 from facecls.tools.bench.archive import ROOT, make_archive
+from facecls.tools.bench.measure import run_measured
 
 
 def test_generated_archive_has_the_exercise_layout(tmp_path):
@@ -47,6 +49,23 @@ def test_wrap_knows_when_its_own_process_began(tmp_path):
                     "pass"], check=True, cwd=REPO)
     record = json.loads(log.read_text())
     assert launched - 0.05 <= record["wrapper_start"] < record["start"] < launched + 30
+
+
+def test_dvc_own_cpu_leaves_out_the_stage_it_ran(tmp_path):
+    # One stage that burns two seconds of CPU, more than DVC's own share here: `_dvc` counts it with
+    # the children, so DVC's own CPU (the whole process tree less the children) leaves it out.
+    (tmp_path / "burn.py").write_text("import time\nwhile time.process_time() < 2.0:\n    pass\n")
+    (tmp_path / "dvc.yaml").write_text(
+        f"stages:\n  burn:\n    cmd: {sys.executable} burn.py && echo done > out.txt\n    outs: [out.txt]\n")
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=tmp_path, env=env, check=True)
+    children = tmp_path / "children.json"
+    whole = run_measured([sys.executable, "-m", "facecls.tools.bench", "_dvc", str(children), "--", "repro"],
+                         cwd=tmp_path, env=env)
+    assert whole["rc"] == 0 and (tmp_path / "out.txt").read_text() == "done\n"
+    stage_cpu = json.loads(children.read_text())["children_cpu_s"]
+    assert 1.95 <= stage_cpu < 3.0
+    assert whole["cpu_s"] - stage_cpu >= 0.2  # DVC's start-up and bookkeeping stay DVC's
 
 
 def test_quick_benchmark_writes_table_and_json(tmp_path, capsys):

@@ -1,24 +1,23 @@
 """``python -m facecls.tools.bench``: the command line, and the internal sub-commands the
-benchmark starts in processes of their own (``_wrap``, ``_fraction``, ``_bare_listing``, ``_probe``,
-``_sustain``)."""
+benchmark starts in processes of their own (``_wrap``, ``_dvc``, ``_fraction``, ``_bare_listing``,
+``_probe``, ``_sustain``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-from facecls.atomic import write_text
 from facecls.tools import bench
-from facecls.tools.bench.ceilings import bare_listing
-from facecls.tools.bench.measure import load_avg, record_stage
-from facecls.tools.bench.report import keep_notes, render_markdown
+from facecls.tools.bench.measure import load_avg, record_dvc, record_stage
 
-# run, probe and dvc_run (torch, the training loop) are imported where they are used: `_wrap` runs
-# around every stage of the timed `dvc repro` and `_bare_listing` is the check stage's ceiling, so
-# neither may pay for importing torch (seconds, and memory) in its figures.
+# Everything else (numpy and PIL for the ceilings, torch for run, probe and dvc_run) is imported
+# where it is used: `_wrap` runs around every stage of the timed `dvc repro`, `_dvc` runs DVC
+# itself and `_bare_listing` is the check stage's ceiling, so none may pay for imports it does not
+# need in its figures.
 
 
 def parse_args(argv: list[str] | None):
@@ -97,6 +96,8 @@ def _sustain_command(argv: list[str]) -> int:
 
 
 def _benchmark(argv: list[str]) -> int:
+    from facecls.atomic import write_text
+    from facecls.tools.bench.report import keep_notes, render_markdown
     from facecls.tools.bench.run import run_benchmark  # torch: see the note at the top
 
     args = parse_args(argv)
@@ -123,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[0] if argv else ""
     if command == "_wrap":  # _wrap LOG -- cmd ...
         return record_stage(argv[1], argv[argv.index("--") + 1:])
+    if command == "_dvc":  # _dvc OUT -- dvc arguments ...
+        return record_dvc(argv[1], argv[argv.index("--") + 1:])
     if command == "_bare_listing":  # _bare_listing ARCHIVE
+        from facecls.tools.bench.ceilings import bare_listing
+
         bare_listing(argv[1])
         return 0
     if command == "_fraction":  # _fraction F stages/train.py ARGS
@@ -139,4 +144,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if sys.argv[1:2] == ["_wrap"]:
+        # The stage is recorded: this interpreter's teardown would only land between the stage's
+        # recorded end and DVC's next step, where it would count as DVC's time.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

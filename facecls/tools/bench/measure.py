@@ -155,7 +155,7 @@ def record_dvc(out: str, args: list[str]) -> int:
 
     rc = dvc_main(args)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    Path(out).write_text(json.dumps({"rc": rc, "children_cpu_s": _cpu_s(children)}))
+    Path(out).write_text(json.dumps({"children_cpu_s": _cpu_s(children)}))
     return rc
 
 

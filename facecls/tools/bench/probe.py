@@ -252,8 +252,7 @@ def _walk_epoch(data: LabelledSet, rng: np.random.Generator, bs: int) -> float:
 
 
 def probe(prepared: Path, family: str, *, batches: int | None, pred_batches: int | None, rounds: int | None,
-          device_name: str, batch_size: int | None, pred_batch_size: int | None = None,
-          sustain_s: float = 0) -> dict:
+          device_name: str, batch_size: int | None, sustain_s: float = 0) -> dict:
     """Pipeline vs bare rates for one model family, and this process's peak memory; with ``sustain_s``,
     also the bare training step alone for that long, in the precision training picks."""
     # Peak private (anonymous) memory, where a float copy of the set would show, and peak mapped
@@ -262,7 +261,7 @@ def probe(prepared: Path, family: str, *, batches: int | None, pred_batches: int
         device, config, data, run = _family_run(prepared, family, device_name, batch_size)
         cuda = device.type == "cuda"
         bs = config["batch_size"]
-        pred_batch_size = pred_batch_size or scoring_batch(device)  # as the pipeline scores
+        pred_batch_size = scoring_batch(device)  # as the pipeline scores
         pred_batches = pred_batches or (10 if cuda else max(1, 512 // pred_batch_size))
         rounds = rounds or (4 if cuda else 8)
         val = load_unlabelled(prepared).images

@@ -6,16 +6,30 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.repo_copy import dvc, dvc_env, make_tiny_repo
 
 
-def queued_experiments(shown: list[dict]) -> dict[str, dict]:
-    """{experiment name: its data} from `dvc exp show --json`."""
-    return {rev["name"]: rev["data"] for baseline in shown for experiment in baseline.get("experiments") or []
-            for rev in experiment["revs"]}
+def queued_experiments(shown: list[dict]) -> dict[str, tuple[dict, dict]]:
+    """{experiment name: (how its run went, its data)} from `dvc exp show --json`."""
+    return {rev["name"]: (experiment.get("executor") or {}, rev["data"])
+            for baseline in shown for experiment in baseline.get("experiments") or [] for rev in experiment["revs"]}
+
+
+def why_not(repo: Path, name: str, executor: dict) -> str:
+    """What DVC knows of an experiment that brought back no metrics: its state, its own log
+    and the queue workers' logs, which alone say why when it failed before its first stage.
+    `dvc exp run --run-all` exits 0 whatever became of its experiments."""
+    run = executor.get("local") or {}
+    log = Path(run["log"]) if run.get("log") else None
+    own = log.read_text(errors="replace")[-3000:] if log and log.is_file() else "(no log)"
+    workers = "\n".join(f"--- {path.name}\n{path.read_text(errors='replace')[-2000:]}"
+                        for path in sorted((repo / ".dvc/tmp/exps/celery").glob("*.out")))
+    return (f"{name}: state {executor.get('state')!r}, return code {run.get('returncode')!r}; its log:\n{own}\n"
+            f"the queue workers' logs:\n{workers}")
 
 
 @pytest.mark.slow  # two whole pipeline runs side by side: a minute or two on two shared cores
@@ -32,10 +46,9 @@ def test_a_queued_grid_runs_two_at_a_time_and_shows_params_and_metrics(tmp_path)
     experiments = queued_experiments(json.loads(dvc(repo, "exp", "show", "--json")))
 
     assert len(experiments) == 2, experiments.keys()
-    lrs = [data["params"]["params.yaml"]["data"]["variants"]["simplecnn"]["lr"] for data in experiments.values()]
+    lrs = [data["params"]["params.yaml"]["data"]["variants"]["simplecnn"]["lr"] for _, data in experiments.values()]
     assert sorted(lrs) == [0.001, 0.003]
-    for name, data in experiments.items():
-        metrics = {path: (found or {}).get("data") for path, found in data["metrics"].items()}
-        figures = metrics["results/summary.json"]
-        assert figures, f"{name}: no metrics in the experiment ({metrics})"
+    for name, (executor, data) in experiments.items():
+        figures = (data["metrics"].get("results/summary.json") or {}).get("data")
+        assert executor.get("state") == "success" and figures, why_not(repo, name, executor)
         assert 0 <= figures["simplecnn"]["hter"] <= 0.5 and figures["chosen"]

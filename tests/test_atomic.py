@@ -124,7 +124,7 @@ def test_what_killed_writers_left_is_removed_by_the_next_write_and_nothing_else(
     kept = [f".prepared.{os.getpid()}.still_on.tmp",  # a writer that still runs
             f".prepared.{killed}.tmp", ".prepared.notes", "prepared.old", f".other.{killed}.k1l2e3d4.tmp"]
     (tmp_path / left[0]).mkdir()
-    (tmp_path / left[0] / "train_img.0.npy").write_bytes(b"half")
+    (tmp_path / left[0] / "train_img.npy").write_bytes(b"half")
     for name in left[1:] + kept:
         (tmp_path / name).write_text("x")
     with atomic_dir(out) as tmp:

@@ -179,7 +179,7 @@ def write_workspace(root, members: list[str]) -> None:
     data = toy_set(n=60)
     prepared = root / "data" / "prepared"
     prepared.mkdir(parents=True)
-    np.save(prepared / "train_img.0.npy", data.images)
+    np.save(prepared / "train_img.npy", data.images)
     with open(prepared / "train_img.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["row", "file", "number", "label", "part"])

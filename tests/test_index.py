@@ -16,7 +16,6 @@ import pytest
 from facecls.data import index as indexing
 from facecls.data.index import build_index, format_summary
 from facecls.data.manifest import check_archive, write_manifest
-from facecls.data.prepared import load_labelled, load_unlabelled
 from facecls.data.split import PARTS, TEST, TRAIN, TUNE, stratified_split
 from facecls.errors import FaceclsError
 from tests.archives import (
@@ -65,7 +64,7 @@ def test_unpadded_names_take_their_label_line(tmp_path):
     names = [f"{n}.jpg" for n in range(1, 13)]
     build_index(checked_archive(tmp_path, LABELS, train_names=names), tmp_path / "prepared", 0.25, 0.25, seed=0)
     rows = read_csv(tmp_path / "prepared" / "train_img.csv")
-    images = np.load(tmp_path / "prepared" / "train_img.0.npy")
+    images = np.load(tmp_path / "prepared" / "train_img.npy")
     assert images.shape == (12, 64, 64, 3) and images.dtype == np.uint8
     assert [int(r["number"]) for r in rows] == list(range(1, 13))
     assert [r["file"] for r in rows] == names
@@ -81,7 +80,7 @@ def test_val_order_is_numeric_and_gaps_are_reported(tmp_path):
     rows = read_csv(tmp_path / "prepared" / "val_img.csv")
     assert [(int(r["row"]), r["file"], int(r["number"])) for r in rows] == [
         (0, "1.jpg", 1), (1, "2.jpg", 2), (2, "9.jpg", 9), (3, "10.jpg", 10)]
-    images = np.load(tmp_path / "prepared" / "val_img.0.npy")
+    images = np.load(tmp_path / "prepared" / "val_img.npy")
     greys = images.reshape(4, -1).mean(axis=1)
     assert np.abs(greys - [val_grey(n) for n in (1, 2, 9, 10)]).max() < 2
     assert summary["val_img_missing_count"] == 6 and summary["val_img_missing_numbers"] == [3, 4, 5, 6, 7, 8]
@@ -111,7 +110,7 @@ def test_png_and_odd_sizes_are_accepted_and_resizing_is_counted(tmp_path):
     summary = build_index(checked(tmp_path, entries), tmp_path / "out", 0.34, 0.34, 0)
     assert summary["resized"] == 2
     assert "resized to 64x64: 2 images" in format_summary(summary)
-    images = np.load(tmp_path / "out" / "train_img.0.npy")
+    images = np.load(tmp_path / "out" / "train_img.npy")
     assert images.reshape(3, -1).mean(axis=1).round().tolist() == [0, 255, 255]
 
 
@@ -241,5 +240,5 @@ def test_the_shared_sample_of_real_faces(tmp_path):
     assert summary["parts"] == {"train": {"n": 2000, "class_0": 212}, "tune": {"n": 250, "class_0": 26},
                                 "test": {"n": 250, "class_0": 26}}
     assert summary["val_img"] == 500 and summary["resized"] == 0 and summary["val_img_missing_count"] == 0
-    assert load_labelled(tmp_path / "prepared").images.shape == (2500, 64, 64, 3)
-    assert load_unlabelled(tmp_path / "prepared").images.shape == (500, 64, 64, 3)
+    assert np.load(tmp_path / "prepared" / "train_img.npy", mmap_mode="r").shape == (2500, 64, 64, 3)
+    assert np.load(tmp_path / "prepared" / "val_img.npy", mmap_mode="r").shape == (500, 64, 64, 3)

@@ -126,7 +126,7 @@ def test_index_killed_while_its_workers_decode_leaves_no_process_and_nothing_to_
         time.sleep(0.05)
     workers = children(stage.pid)
     [temp] = leftovers(workspace / "data")
-    assert (workspace / "data" / temp / "train_img.0.npy").is_file()
+    assert (workspace / "data" / temp / "train_img.npy").is_file()
 
     stage.send_signal(signal.SIGKILL)  # the stage alone, as the OOM killer would: not its process group
     assert stage.wait(timeout=60) == -signal.SIGKILL

@@ -2,9 +2,9 @@
 
 The check stage's manifest says which entries are the images, in numeric order, and the
 labels; here every image is read from the archive and decoded (facecls.data.decode), and
-the arrays, CSV indexes and summary are written. Later stages memory-map the arrays
-``train_img.K.npy`` / ``val_img.K.npy`` (shards of N x 64 x 64 x 3: facecls.data.prepared)
-instead of reopening 120,000 JPEGs every epoch.
+the arrays, CSV indexes and summary are written. Later stages memory-map
+``train_img.npy`` / ``val_img.npy`` (N x 64 x 64 x 3) instead of reopening 120,000 JPEGs
+every epoch.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from facecls.data.archive import ArchiveSource
 from facecls.data.decode import decode_to_array
 from facecls.data.images import MissingNumbers
 from facecls.data.manifest import load_manifest
-from facecls.data.prepared import shard_name, shard_ranges
 from facecls.data.split import PARTS, part_counts, stratified_split
 from facecls.errors import FaceclsError, one_line
 
@@ -40,10 +39,8 @@ def build_index(manifest_path: str | Path, out_dir: str | Path, tune_fraction: f
     source = ArchiveSource(str(manifest.archive))
     try:
         with atomic_dir(out_dir) as tmp:
-            resized = sum(decode_to_array(source, entries[folder][start:stop], tmp / shard_name(folder, k),
-                                          f"index {folder} {k}", workers)
-                          for folder in ("train_img", "val_img")
-                          for k, (start, stop) in enumerate(shard_ranges(len(entries[folder]))))
+            resized = sum(decode_to_array(source, entries[folder], tmp / f"{folder}.npy", f"index {folder}", workers)
+                          for folder in ("train_img", "val_img"))
             train_names, val_names = manifest.folders["train_img"]["names"], manifest.folders["val_img"]["names"]
             _write_csv(tmp / "train_img.csv", ["row", "file", "number", "label", "part"],
                        ((i, name, n, y, PARTS[k]) for i, (name, n, y, k)

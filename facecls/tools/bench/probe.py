@@ -301,7 +301,7 @@ def probe(prepared: Path, family: str, *, batches: int | None, pred_batches: int
             "input_seconds_per_batch": round(input_s, 4), "epoch_walk_s": round(epoch_walk_s, 2),
             "predict": {**_against_ceiling(measured["predict"], picked["predict"], cuda, work["predict"]),
                         "images": n_pred, "batch_size": pred_batch_size},
-            "set_shape": list(data.images.shape), "set_is_memmap": all(isinstance(s, np.memmap) for s in data.images.shards),
+            "set_shape": list(data.images.shape), "set_is_memmap": isinstance(data.images, np.memmap),
             "peak_anon_mb": peaks["peak_anon_mb"], "peak_file_mb": peaks["peak_file_mb"],
             # VmHWM: this process's own high-water mark (its memory since exec, unlike ru_maxrss)
             "peak_rss_mb": round(status_kb("self").get("VmHWM", usage.ru_maxrss) / 1024, 1)}

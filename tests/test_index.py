@@ -90,7 +90,7 @@ def test_val_order_is_numeric_and_gaps_are_reported(tmp_path):
 def test_summary_counts_each_class_in_each_part(tmp_path):
     summary = build_index(checked_archive(tmp_path, LABELS), tmp_path / "out", 0.25, 0.25, 0)
     # 3 accessory faces give one to each part; the 9 others 2 to tune, 2 to test, 5 to train.
-    assert summary == {"parts": {"train": {"n": 6, "class_0": 1}, "tune": {"n": 3, "class_0": 1},
+    assert summary == {"fold": 0, "parts": {"train": {"n": 6, "class_0": 1}, "tune": {"n": 3, "class_0": 1},
                                  "test": {"n": 3, "class_0": 1}},
                        "val_img": 3, "val_img_missing_numbers": [], "val_img_missing_count": 0, "resized": 0}
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary

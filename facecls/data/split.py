@@ -12,19 +12,30 @@ PARTS = ("train", "tune", "test")  # a row's part is its index here
 TRAIN, TUNE, TEST = range(len(PARTS))
 
 
-def split_settings(params: dict, source: str = "params.yaml") -> tuple[float, float, int]:
-    """(split.tune_fraction, split.test_fraction, split.seed), checked."""
-    tune, test, seed = (get(params, f"split.{key}", source) for key in ("tune_fraction", "test_fraction", "seed"))
+def fold_count(test_fraction: float) -> int:
+    """How many folds have disjoint test parts: 10 at a test fraction of 0.1."""
+    return max(int(1 / test_fraction + 1e-9), 1)
+
+
+def split_settings(params: dict, source: str = "params.yaml") -> tuple[float, float, int, int]:
+    """(split.tune_fraction, split.test_fraction, split.seed, split.fold), checked."""
+    tune, test, seed, fold = (get(params, f"split.{key}", source)
+                              for key in ("tune_fraction", "test_fraction", "seed", "fold"))
     for key, value in (("tune_fraction", tune), ("test_fraction", test)):
         check(is_number(value) and 0 < value < 1, source, f"split.{key}", "a number in (0, 1)", value)
     check(tune + test < 1, source, "split.tune_fraction + split.test_fraction", "below 1 (rows left to train on)",
           tune + test)
     check(is_int(seed), source, "split.seed", "an integer", seed)
-    return tune, test, seed
+    folds = fold_count(test)
+    check(is_int(fold) and 0 <= fold < folds, source, "split.fold",
+          f"an integer from 0 to {folds - 1} (folds with disjoint test parts at this test_fraction)", fold)
+    return tune, test, seed, fold
 
 
-def stratified_split(labels: np.ndarray, tune_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
-    """Each row's part (an index into PARTS), the same fractions of each class in each part.
+def stratified_split(labels: np.ndarray, tune_fraction: float, test_fraction: float, seed: int,
+                     fold: int = 0) -> np.ndarray:
+    """Each row's part (an index into PARTS), the same fractions of each class in each part;
+    ``fold`` rotates the parts along each class's seeded order (module docstring).
 
     A class with three or more images gives at least one to each part, so that tune and
     test can measure both recalls; the rest of the rounding goes to train.
@@ -37,6 +48,7 @@ def stratified_split(labels: np.ndarray, tune_fraction: float, test_fraction: fl
         if len(members) >= 3:
             n_test = min(max(n_test, 1), len(members) - 2)
             n_tune = min(max(n_tune, 1), len(members) - 1 - n_test)
+        members = np.roll(members, -fold * n_test)
         part[members[:n_test]] = TEST
         part[members[n_test:n_test + n_tune]] = TUNE
     return part

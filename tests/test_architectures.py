@@ -115,7 +115,7 @@ def test_parameter_groups_give_the_backbone_a_scaled_learning_rate():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"arch": "vgg16"}, "arch: 'vgg16' is not one of simplecnn, mobilenetv2, resnet18"),
+        ({"arch": "vgg16"}, "arch: 'vgg16' is not one of simplecnn, vgg64, mobilenetv2, resnet18"),
         ({"arch": "simplecnn", "mode": "partial"}, "mode: 'partial' is not one of full, head"),
         ({"arch": "mobilenetv2", "stem_stride": 2}, "stem_stride: only resnet18"),
         ({"arch": "resnet18", "stem_stride": 0}, "stem_stride: 0 is not a positive integer"),

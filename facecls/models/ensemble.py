@@ -17,12 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from facecls.errors import FaceclsError
-from facecls.models.architectures import build_architecture
+from facecls.models.architectures import SHAPE_KEYS, build_architecture, shape_options
 
 NAME = "ensemble"  # the variant name under which it is scored, compared and chosen
 ARCH = "ensemble"
 # What rebuilding a member needs (the arguments load_model gives build_model), plus where it came from.
-MEMBER_KEYS = ("variant", "arch", "mode", "stem_stride", "weights_used")
+MEMBER_KEYS = ("variant", "arch", "mode", *SHAPE_KEYS, "weights_used")
 
 
 class EnsembleModel(nn.Module):
@@ -89,6 +89,5 @@ def build_ensemble(specs: Any) -> EnsembleModel:
     for spec in specs:
         if spec["arch"] == ARCH:
             raise FaceclsError("ensemble: a member cannot itself be an ensemble")
-        members.append(build_architecture(spec["arch"], mode=spec.get("mode", "full"),
-                                          stem_stride=spec.get("stem_stride", 1)))
+        members.append(build_architecture(spec["arch"], mode=spec.get("mode", "full"), **shape_options(spec)))
     return EnsembleModel(members)

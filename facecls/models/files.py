@@ -17,7 +17,7 @@ from torch import nn
 
 from facecls.atomic import atomic_path
 from facecls.errors import FaceclsError
-from facecls.models.architectures import FaceModel, build_architecture
+from facecls.models.architectures import FaceModel, build_architecture, shape_options
 from facecls.models.ensemble import ARCH as ENSEMBLE_ARCH
 from facecls.models.ensemble import NAME as ENSEMBLE
 from facecls.models.ensemble import EnsembleModel, build_ensemble, member_spec
@@ -141,7 +141,7 @@ def load_model(
         if arch == ENSEMBLE_ARCH:  # several variants averaged, rebuilt from their configs
             model = build_ensemble(config.get("members"))
         else:  # random weights: the saved tensors replace them, and no network is touched
-            model = build_architecture(arch, mode=config["mode"], stem_stride=config.get("stem_stride", 1))
+            model = build_architecture(arch, mode=config["mode"], **shape_options(config))
     except FaceclsError as exc:
         raise FaceclsError(f"{path}: {exc}") from None
     mismatch = state_dict_mismatch(model.state_dict(), state)
@@ -160,18 +160,20 @@ def load_ensemble(members: list[str], models_dir: str | os.PathLike[str] = "mode
     ensemble) and a ``summary`` whose ``train_seconds`` is the members' total:
     what the ensemble really cost to train, and whose ``precision`` is theirs.
     """
-    models, specs, seconds, trained_in = [], [], 0.0, []
+    models, specs, seconds, cpu_seconds, trained_in = [], [], 0.0, 0.0, []
     for variant in members:
         model, info = load_model(model_file(variant, models_dir), expect_variant=variant)
         summary = info.get("summary") or {}
         models.append(model)
         specs.append(member_spec(info["config"]))
         seconds += float(summary.get("train_seconds") or 0.0)
+        cpu_seconds += float(summary.get("train_cpu_seconds") or 0.0)
         trained_in.append(str((summary.get("precision") or {}).get("train", "unknown")))
     used = list(dict.fromkeys(str(s.get("weights_used", "unknown")) for s in specs))
     config = {"variant": ENSEMBLE, "arch": ENSEMBLE_ARCH, "mode": "full", "members": specs,
               "weights_used": " + ".join(used)}
-    summary = {"best_epoch": None, "train_seconds": round(seconds, 2), "members": list(members),
+    summary = {"best_epoch": None, "train_seconds": round(seconds, 2), "train_cpu_seconds": round(cpu_seconds, 2),
+               "members": list(members),
                "precision": {"train": " + ".join(dict.fromkeys(trained_in))}}
     return EnsembleModel(models).eval(), {"config": config, "history": [], "summary": summary}
 

@@ -82,14 +82,14 @@ def resolve_start(arch: str, weights: str, fallback: str, weights_dir: Path = WE
     return {"weights": f"file:{path}", "file": str(path), "sha256": sha256(path)}
 
 
-def build_model(arch: str, *, mode: str = "full", start: dict = RANDOM_START,
-                stem_stride: int = 1) -> tuple[FaceModel, str]:
-    """``arch`` with the starting weights ``start`` records; return (model, weights_used).
+def build_model(arch: str, *, mode: str = "full", start: dict = RANDOM_START, **shape) -> tuple[FaceModel, str]:
+    """``arch`` (with its ``shape`` options) and the starting weights ``start`` records; return
+    (model, weights_used).
 
     ``weights_used`` says where the weights really came from, so a run that
     fell back to random init can never be reported as transfer learning.
     """
-    model = build_architecture(arch, mode=mode, stem_stride=stem_stride)
+    model = build_architecture(arch, mode=mode, **shape)
     if start["file"] is not None:
         path = Path(start["file"])
         if not path.is_file() or sha256(path) != start["sha256"]:

@@ -36,7 +36,8 @@ def toy_config(**overrides) -> dict:
         "variant": "toy", "arch": "simplecnn", "mode": "full", "weights": "random", "weights_fallback": "random",
         "weighted": False, "pos_weight": None, "lr_factor": 1.0, "stem_stride": 1, "epochs": 3,
         "batch_size": 16, "lr": 0.003, "optimizer": "adamw", "weight_decay": 0.0, "schedule": "onecycle",
-        "label_smoothing": 0.0, "patience": 5, "seed": 0, "device": "cpu", "precision": "auto", "threads": 1,
+        "label_smoothing": 0.0, "patience": 5, "ema": 0, "self_training": False, "pseudo_confidence": 0.9,
+        "label_issues": "keep", "seed": 0, "device": "cpu", "precision": "auto", "threads": 1,
         "nproc": 1,
         "augment": {"flip": True, "shift": 0.0, "scale": 0.0, "color": 0.0}, "start": RANDOM_START,
     }

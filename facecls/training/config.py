@@ -7,18 +7,23 @@ from typing import Any
 
 from facecls.device import DEVICES, is_device_name
 from facecls.errors import FaceclsError
-from facecls.models.architectures import ARCHITECTURES, MODES
+from facecls.models.architectures import ARCHITECTURES, MODES, SHAPE_KEYS, checked_shape
 from facecls.models.precision import PRECISIONS
 from facecls.models.pretrained import WEIGHTS_FALLBACKS
 from facecls.params import check, check_choice, check_known_keys, get, is_int, is_number
 from facecls.training.augment import KNOBS
 from facecls.training.optim import OPTIMIZERS, SCHEDULES
 
+# What training does with the labels the audit stage flags, in the train part only: train on them as
+# given, leave those faces out, or flip them (the labels are binary).
+LABEL_ISSUES = ("keep", "drop", "relabel")
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "lr_factor", "optimizer", "weight_decay", "schedule",
-              "label_smoothing", "patience", "augment", "seed", "device", "precision", "threads", "nproc")
-# Keys a variant may set besides the train knobs it overrides, with their defaults.
+              "label_smoothing", "patience", "augment", "ema", "self_training", "pseudo_confidence", "label_issues",
+              "seed", "device", "precision", "threads", "nproc")
+# Keys a variant may set besides the train knobs it overrides, with their defaults; the shape
+# options (SHAPE_KEYS) default to the architecture's own.
 VARIANT_DEFAULTS = {"mode": "full", "weights": "random", "weights_fallback": "random", "weighted": False,
-                    "pos_weight": None, "lr_factor": 1.0, "stem_stride": 1}
+                    "pos_weight": None, "lr_factor": 1.0, "stem_stride": 1, **{k: None for k in SHAPE_KEYS[1:]}}
 
 
 def variant_config(params: dict, name: str, source: str = "params.yaml") -> dict[str, Any]:
@@ -59,8 +64,10 @@ def _check_config(c: dict, own: set, source: str, key: str) -> None:
     check(isinstance(c["weighted"], bool), source, f"{key}.weighted", "true or false", c["weighted"])
     check(c["pos_weight"] is None or (is_number(c["pos_weight"]) and c["pos_weight"] > 0), source,
           f"{key}.pos_weight", "empty or a positive number", c["pos_weight"])
-    check(is_int(c["stem_stride"]) and c["stem_stride"] >= 1, source, f"{key}.stem_stride",
-          "a positive integer", c["stem_stride"])
+    try:
+        checked_shape(c["arch"], {k: c[k] for k in SHAPE_KEYS})
+    except FaceclsError as exc:
+        raise FaceclsError(f"{source}: {key}.{exc}") from None
     for k in ("epochs", "batch_size", "patience"):
         check(is_int(c[k]) and c[k] > 0, source, where(k), "a positive integer", c[k])
     for k in ("lr", "lr_factor"):
@@ -69,6 +76,12 @@ def _check_config(c: dict, own: set, source: str, key: str) -> None:
           "a number >= 0", c["weight_decay"])
     check(is_number(c["label_smoothing"]) and 0 <= c["label_smoothing"] < 0.5, source,
           where("label_smoothing"), "a number in [0, 0.5)", c["label_smoothing"])
+    check(is_number(c["ema"]) and 0 <= c["ema"] < 1, source, where("ema"),
+          "a decay in [0, 1) (0: no averaged weights)", c["ema"])
+    check(isinstance(c["self_training"], bool), source, where("self_training"), "true or false", c["self_training"])
+    check(is_number(c["pseudo_confidence"]) and 0.5 < c["pseudo_confidence"] < 1, source,
+          where("pseudo_confidence"), "a score in (0.5, 1)", c["pseudo_confidence"])
+    check_choice(c["label_issues"], LABEL_ISSUES, source, where("label_issues"))
     check_choice(c["optimizer"], tuple(OPTIMIZERS), source, where("optimizer"))
     check_choice(c["schedule"], tuple(SCHEDULES), source, where("schedule"))
     check(is_device_name(c["device"]), source, where("device"), f"one of {DEVICES} or cuda:N", c["device"])

@@ -1,5 +1,6 @@
 """Train one variant: epochs over memory-mapped uint8 images, early stopping on the tune
-HTER, a checkpoint each epoch so a killed run resumes where it stopped.
+HTER, a checkpoint each epoch so a killed run resumes where it stopped. With ``train.ema`` the
+averaged weights (facecls.training.averaging) are what early stopping reads and what is saved.
 
 The steps are plain functions over a ``Run`` (as in torchvision's classification
 reference): ``build`` the model, optimizer and random streams, ``resume`` from a
@@ -25,18 +26,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from dvclive import Live
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from facecls.data.prepared import LabelledSet
 from facecls.device import set_cpu_threads
 from facecls.evaluation.rates import hter, labels_at
 from facecls.evaluation.thresholds import hter_optimal_threshold
-from facecls.models.architectures import FaceModel, parameter_groups
+from facecls.models.architectures import FaceModel, parameter_groups, shape_options
 from facecls.models.files import save_model
 from facecls.models.inference import batch_to_input, predict_logits, sigmoid
 from facecls.models.precision import PHASES, autocast, resolve_precision
 from facecls.models.pretrained import build_model
 from facecls.training.augment import augment
+from facecls.training.averaging import averaged_copy
 from facecls.training.distributed import (
     SINGLE,
     World,
@@ -60,8 +63,9 @@ class Run:
     config: dict
     world: World
     device: torch.device
-    model: FaceModel  # what is evaluated and saved
+    model: FaceModel  # the raw weights the optimizer moves
     trained: torch.nn.Module  # what the training steps run: DDP-wrapped when several processes
+    averaged: AveragedModel | None  # train.ema: the averaged weights, or None
     optimizer: torch.optim.Optimizer
     precision: dict[str, str]  # resolved, per phase: {"train": "fp32" | "bf16", "score": ...}
     weights_used: str
@@ -73,6 +77,11 @@ class Run:
     step: int = 0
     history: list[dict] = field(default_factory=list)
     best: dict = field(default_factory=lambda: {"hter": math.inf, "loss": math.inf, "epoch": 0, "state": None})
+
+    @property
+    def scored(self) -> FaceModel:
+        """What early stopping reads and the model file holds: the averaged weights when train.ema is on."""
+        return self.averaged.module if self.averaged is not None else self.model
 
 
 def class_pos_weight(labels: np.ndarray) -> float:
@@ -94,11 +103,12 @@ def build(config: dict, data: LabelledSet, world: World = SINGLE, device: torch.
         set_cpu_threads(threads_per_process(config["threads"], world.size))
     torch.manual_seed(config["seed"])  # the same initial weights in every process
     model, weights_used = build_model(config["arch"], mode=config["mode"], start=config["start"],
-                                      stem_stride=config["stem_stride"])
+                                      **shape_options(config))
     model.to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(config["optimizer"], parameter_groups(model, config["lr"], config["lr_factor"]),
                                config["weight_decay"])
     trained = data_parallel(model, world, device)
+    averaged = averaged_copy(model, config["ema"])
     if world.rank:  # dropout masks of its own; process 0 keeps a 1-process run's stream
         torch.manual_seed(config["seed"] + world.rank)
     pos_weight = None
@@ -110,7 +120,8 @@ def build(config: dict, data: LabelledSet, world: World = SINGLE, device: torch.
         device_images = (torch.from_numpy(np.ascontiguousarray(data.images)).to(device),
                          torch.from_numpy(data.labels).to(device))
     precision = {phase: resolve_precision(config["precision"], [config["arch"]], phase, device) for phase in PHASES}
-    return Run(config=config, world=world, device=device, model=model, trained=trained, optimizer=optimizer,
+    return Run(config=config, world=world, device=device, model=model, trained=trained, averaged=averaged,
+               optimizer=optimizer,
                precision=precision, weights_used=weights_used, pos_weight=pos_weight, device_images=device_images,
                rng=np.random.default_rng(config["seed"]),
                # Augmentation draws of its own in each process; process 0's are a 1-process run's.
@@ -124,6 +135,8 @@ def resume(run: Run, path: Path, fingerprint: str) -> bool:
     if state is None:
         return False
     run.model.load_state_dict(state["model"])
+    if run.averaged is not None:
+        run.averaged.load_state_dict(state["averaged"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.history, run.best, run.step = state["history"], state["best"], state["step"]
     run.rng.bit_generator.state = json.loads(state["numpy_rng"])
@@ -168,6 +181,8 @@ def fit_epoch(run: Run, data: LabelledSet, desc: str) -> tuple[float, float]:
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
+        if run.averaged is not None:
+            run.averaged.update_parameters(run.model)
         run.step += 1
         total_loss += loss.detach().item() * len(batch_rows)
         seen += len(batch_rows)
@@ -181,9 +196,9 @@ def fit_epoch(run: Run, data: LabelledSet, desc: str) -> tuple[float, float]:
 def tune_metrics(run: Run, data: LabelledSet) -> dict:
     """Tune loss and HTER. Each process scores its share of the tune rows and the
     logits are gathered: HTER needs every score, not an average of per-share HTERs."""
-    broadcast_buffers(run.model, run.world)  # every process evaluates the model process 0 saves
+    broadcast_buffers(run.scored, run.world)  # every process evaluates the model process 0 saves
     rows = data.tune_rows
-    share = predict_logits(run.model, data.images[run.world.shard(rows)], run.device,
+    share = predict_logits(run.scored, data.images[run.world.shard(rows)], run.device,
                            precision=run.precision["score"])
     logits = gather_shards(share, len(rows), run.world, run.device)
     labels = data.labels[rows]
@@ -201,7 +216,7 @@ def keep_best(run: Run, row: dict) -> bool:
     score = (row["tune_hter"], row["tune_loss"]) if "tune_hter" in row else (None, None)
     if score[0] is not None and score >= (run.best["hter"], run.best["loss"]):
         return False
-    state = {k: v.cpu() for k, v in run.model.state_dict().items()} if run.world.is_main else None
+    state = {k: v.cpu() for k, v in run.scored.state_dict().items()} if run.world.is_main else None
     run.best = {"hter": score[0], "loss": score[1], "epoch": row["epoch"], "state": copy.deepcopy(state)}
     return True
 
@@ -213,6 +228,7 @@ def checkpoint(run: Run, path: Path, fingerprint: str) -> None:
         save_checkpoint(path, {
             "fingerprint": fingerprint, "epoch": len(run.history), "step": run.step,
             "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(), "history": run.history,
+            **({"averaged": run.averaged.state_dict()} if run.averaged is not None else {}),
             "best": run.best, "numpy_rng": json.dumps(run.rng.bit_generator.state),
             "torch_rng": [s[0] for s in rng_states], "generator": [s[1] for s in rng_states]})
 
@@ -245,11 +261,14 @@ def _fit(run: Run, data: LabelledSet, live: Live | None, resume_path: Path, fing
     for epoch in range(len(run.history) + 1, config["epochs"] + 1):
         if epoch - run.best["epoch"] > config["patience"] and run.best["epoch"] > 0:
             return True
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         train_loss, images_per_s = fit_epoch(run, data, desc=f"{config['variant']} epoch {epoch}")
         epoch_seconds = time.perf_counter() - started
         row = {"epoch": epoch, "train_loss": train_loss, **(tune_metrics(run, data) if data.tune_rows.size else {}),
-               "images_per_s": images_per_s, "epoch_seconds": epoch_seconds}
+               "images_per_s": images_per_s, "epoch_seconds": epoch_seconds,
+               # This process's CPU time, all its threads: what the grid weighs recipes by (HTER per
+               # CPU-second), steadier than wall time on shared cores.
+               "epoch_cpu_seconds": time.process_time() - cpu_started}
         run.history.append(row)
         improved = keep_best(run, row)
         checkpoint(run, resume_path, fingerprint)
@@ -269,6 +288,7 @@ def _finish(run: Run, live: Live | None, model_path: Path, resume_path: Path, st
     summary = {"best_epoch": run.best["epoch"], "best_tune_hter": run.best["hter"], "epochs_run": len(history),
                "stopped_early": stopped_early,
                "train_seconds": round(sum(r["epoch_seconds"] for r in history), 2),
+               "train_cpu_seconds": round(sum(r.get("epoch_cpu_seconds", 0.0) for r in history), 2),
                "images_per_s": round(float(np.mean([r["images_per_s"] for r in history])), 1),
                "pos_weight": float(run.pos_weight) if run.pos_weight is not None else None,
                "weights_used": run.weights_used, "device": str(run.device), "processes": run.world.size,

@@ -38,7 +38,8 @@ from facecls.training.loop import Run, batch_inputs, build, fit_epoch
 # The train knobs where params.yaml has none.
 DEFAULT_TRAIN = {"epochs": 12, "batch_size": 128, "lr": 0.002, "lr_factor": 0.1, "optimizer": "adamw",
                  "weight_decay": 5e-4, "schedule": "onecycle", "label_smoothing": 0.0, "patience": 5,
-                 "augment": {"flip": True, "shift": 0.06, "scale": 0.08, "color": 0.1}, "seed": 0,
+                 "augment": {"flip": True, "shift": 0.06, "scale": 0.08, "color": 0.1}, "ema": 0,
+                 "self_training": False, "pseudo_confidence": 0.9, "label_issues": "keep", "seed": 0,
                  "device": "auto", "precision": "auto", "threads": 0, "nproc": 1}
 
 

@@ -16,7 +16,10 @@ from facecls.data.extract import extract_archive
 from facecls.data.images import list_numbered_images
 from facecls.data.manifest import format_counts
 from facecls.device import pick_device
+from facecls.atomic import write_json
 from facecls.errors import FaceclsError, fail_cleanly
+from facecls.grid import grid_table
+from facecls.grid import rows_markdown as grid_markdown
 from facecls.evaluation.truth import read_pair, rows_markdown, score_labels, variant_rows
 from facecls.models.architectures import ARCHITECTURES
 from facecls.models.files import load_model
@@ -63,6 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     pretrained = [arch for arch, spec in ARCHITECTURES.items() if spec.imagenet]
     weights.add_argument("archs", nargs="*", choices=pretrained, default=pretrained,
                          help="architectures (default: every one with ImageNet weights)")
+    grid = commands.add_parser(
+        "grid", help="compare the recipes of this repository's DVC experiments over folds, paired with the default",
+        description="Read the finished DVC experiments (queued over split.fold and the recipes to compare), "
+                    "group them into recipes by how their params differ from params.yaml, and print per recipe "
+                    "and scored name the mean test HTER over its folds and the paired 95 %% interval of its "
+                    "difference from the baseline (the default recipe's BASELINE), on the folds both ran.")
+    grid.add_argument("--baseline", default="ensemble", help="the default recipe's scored name to compare with "
+                                                             "(default: ensemble)")
+    grid.add_argument("--names", help="comma-separated scored names to read (default: every one each experiment ran)")
+    grid.add_argument("--all-commits", action="store_true", help="also the experiments of earlier commits")
+    grid.add_argument("--json", type=Path, help="also write the rows as JSON here")
     extract = commands.add_parser(
         "extract", help="write the archive's train_img/, val_img/ and label_train.txt into FOLDER",
         description="Check ARCHIVE as the pipeline's check stage does, then extract train_img/, val_img/ and "
@@ -114,6 +128,12 @@ def main() -> None:
               f"precision {result['precision']})")
     elif args.command == "score":
         score(args.truth, args.labels, args.variants)
+    elif args.command == "grid":
+        rows, context = grid_table(Path("."), args.baseline, args.names.split(",") if args.names else None,
+                                   args.all_commits)
+        print(grid_markdown(rows, context), end="")
+        if args.json:
+            write_json(args.json, {"rows": rows, "context": {k: str(v) for k, v in context.items()}})
     elif args.command == "extract":
         print(f"extracted into {args.folder}: {format_counts(extract_archive(args.archive, args.folder))}")
     elif args.command == "weights":

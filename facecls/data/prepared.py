@@ -17,6 +17,7 @@ class LabelledSet:
     images: np.ndarray  # N x 64 x 64 x 3 uint8, memory-mapped
     labels: np.ndarray  # N uint8, 0 = accessory, 1 = none
     part: np.ndarray  # N uint8, each row's part: an index into facecls.data.split.PARTS
+    files: list[str] | None = None  # each row's file name in train_img/, where known
 
     @property
     def train_rows(self) -> np.ndarray:
@@ -66,7 +67,7 @@ def load_labelled(prepared: str | Path) -> LabelledSet:
     except (KeyError, ValueError):
         raise FaceclsError(f"{prepared / 'train_img.csv'}: no train/tune/test part column "
                            "(written by an older index stage: run `dvc repro index`)") from None
-    return LabelledSet(_load_images(prepared / "train_img.npy", len(rows)), labels, part)
+    return LabelledSet(_load_images(prepared / "train_img.npy", len(rows)), labels, part, [r["file"] for r in rows])
 
 
 def load_unlabelled(prepared: str | Path) -> UnlabelledSet:

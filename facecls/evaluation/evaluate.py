@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facecls.atomic import write_json
+from facecls.atomic import write_json, write_text
 from facecls.data.prepared import LabelledSet
 from facecls.data.split import part_counts
 from facecls.device import pick_device
 from facecls.evaluation.plots import plot_confident_errors, plot_confusion, plot_roc, plot_training_curves
+from facecls.evaluation.pairing import TEST_SCORES
 from facecls.evaluation.rates import classification_report, confusion_rows, hter_interval, labels_at, roc_points
 from facecls.evaluation.thresholds import METHODS, choose_threshold
 from facecls.models.files import load_model
@@ -71,15 +72,27 @@ def evaluate_model(variant: str, model, info: dict, data: LabelledSet, *, tta: b
         **{f"n_{name}_class_0": c["class_0"] for name, c in counts.items()},
         "threshold_method": threshold_method, "tta": tta, "eer": report["eer"], "confusion": report["confusion"],
         "best_epoch": summary.get("best_epoch"), "train_seconds": summary.get("train_seconds"),
+        "train_cpu_seconds": summary.get("train_cpu_seconds"),
         # What makes numbers differ from one machine to another.
         "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device),
         "train_precision": (summary.get("precision") or {}).get("train"), "score_precision": score_precision,
     }
     _write_figures(variant, info, data.images[test], test_labels, test_scores, predicted, threshold, report, out_dir)
     write_json(out_dir / "threshold.json", choice)  # why this threshold: the tune figures behind it
+    # Face by face: what pairs two experiments' test figures on the same faces (facecls grid).
+    write_test_scores(out_dir / TEST_SCORES, data, test, test_scores, predicted)
     # Written last: DVC sees a complete set of outputs or the stage fails.
     write_json(metrics_path, metrics)
     return metrics
+
+
+def write_test_scores(path: Path, data: LabelledSet, rows: np.ndarray, scores: np.ndarray,
+                      predicted: np.ndarray) -> None:
+    """One line per test face: its row in the prepared set, file, label, score and predicted label."""
+    files = data.files or [""] * len(data.labels)
+    lines = ["row,file,label,score,predicted"] + [
+        f"{r},{files[r]},{data.labels[r]},{s:.6f},{p}" for r, s, p in zip(rows.tolist(), scores.tolist(), predicted)]
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def _write_figures(variant: str, info: dict, images: np.ndarray, labels: np.ndarray, scores: np.ndarray,

@@ -1,0 +1,213 @@
+"""The study grid read back: DVC experiments over folds x recipes (``dvc exp run --queue -S
+split.fold=0,1,2 ...``), grouped into recipes and compared, paired, with the default.
+
+An experiment's *recipe* is how its params differ from params.yaml in the keys that vary across
+the experiments read (``split.fold`` aside: folds are what a recipe is measured over); keys every
+experiment sets alike (the archive, say) are context, not recipe. Each recipe is scored per
+scored name (a variant, or ``ensemble``) on the test faces of each fold it ran, and compared with
+the baseline (the default recipe's ``ensemble`` unless told otherwise) on the folds both ran.
+
+An experiment carries every output its baseline commit had, also those of stages it did not
+run (a grid that targets one stage). A name's figures count only where every stage they come
+from ran with this experiment's params: each stage upstream of the name's scoring stage in the
+experiment's dvc.lock must record the params the experiment set.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from facecls.errors import FaceclsError, one_line
+from facecls.evaluation.pairing import TEST_SCORES, TestFaces, paired_difference, read_test_faces, verdict
+
+FOLD_KEY = "split.fold"
+DEFAULT = "default"
+
+
+@dataclass
+class Experiment:
+    name: str
+    rev: str
+    params: dict  # params.yaml as the experiment ran it, nested
+    lock: dict = field(default_factory=dict)  # its dvc.lock
+
+    @property
+    def fold(self) -> int:
+        return int(flatten(self.params).get(FOLD_KEY, 0))
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a.b.c": leaf}; lists become tuples, so values compare and hash."""
+    if isinstance(tree, dict):
+        flat: dict[str, Any] = {}
+        for key, value in tree.items():
+            flat.update(flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: tuple(tree) if isinstance(tree, list) else tree}
+
+
+def _run(repo: Path, *args: str) -> str:
+    done = subprocess.run(list(args), cwd=repo, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise FaceclsError(f"{repo}: `{' '.join(args[-4:])}` failed: {one_line(done.stderr or done.stdout)}")
+    return done.stdout
+
+
+def read_experiments(repo: Path, all_commits: bool = False) -> list[Experiment]:
+    """Every finished experiment of HEAD (of every commit with ``all_commits``), from `dvc exp show`."""
+    shown = json.loads(_run(repo, sys.executable, "-m", "dvc", "exp", "show", "--json",
+                            *(["--all-commits"] if all_commits else [])))
+    found = []
+    for baseline in shown:
+        for experiment in baseline.get("experiments") or []:
+            for rev in experiment["revs"]:
+                data = rev.get("data") or {}
+                params = ((data.get("params") or {}).get("params.yaml") or {}).get("data")
+                if rev.get("name") and params and (rev.get("executor") or {}).get("state") in (None, "success"):
+                    lock = yaml.safe_load(_run(repo, "git", "show", f"{data.get('rev', rev['rev'])}:dvc.lock"))
+                    found.append(Experiment(rev["name"], data.get("rev", rev["rev"]), params, lock or {}))
+    return found
+
+
+def _upstream(lock: dict, stage: str) -> set[str]:
+    """``stage`` and every stage whose outputs it reads, directly or not, per dvc.lock."""
+    stages = lock.get("stages") or {}
+    outs = {name: [o["path"] for o in body.get("outs") or []] for name, body in stages.items()}
+    seen, todo = set(), [stage]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in stages:
+            continue
+        seen.add(name)
+        for dep in stages[name].get("deps") or []:
+            path = dep["path"]
+            todo += [other for other, paths in outs.items()
+                     if any(path == p or path.startswith(p.rstrip("/") + "/") for p in paths)]
+    return seen
+
+
+def ran_with_own_params(experiment: Experiment, stage: str) -> bool:
+    """Whether ``stage`` and everything upstream of it ran with the experiment's params."""
+    stages = experiment.lock.get("stages") or {}
+    if stage not in stages:
+        return False
+    mine = flatten(experiment.params)
+    for name in _upstream(experiment.lock, stage):
+        recorded = flatten((stages[name].get("params") or {}).get("params.yaml") or {})
+        if any(mine.get(key) != value for key, value in recorded.items()):
+            return False
+    return True
+
+
+def scoring_stage(name: str) -> str:
+    return "ensemble" if name == "ensemble" else f"evaluate@{name}"
+
+
+def read_output(repo: Path, experiment: Experiment, path: str) -> str:
+    import dvc.api  # seconds to import: only once experiments are being read
+
+    return dvc.api.read(path, repo=str(repo), rev=experiment.rev)
+
+
+def recipe_of(experiment: Experiment, defaults: dict[str, Any], varying: set[str]) -> str:
+    """``key=value, ...`` for the varying keys where the experiment differs from params.yaml."""
+    mine = flatten(experiment.params)
+    changes = [f"{key}={_show(mine.get(key))}" for key in sorted(varying) if mine.get(key) != defaults.get(key)]
+    return ", ".join(changes) or DEFAULT
+
+
+def _show(value: Any) -> str:
+    return "[" + ",".join(map(str, value)) + "]" if isinstance(value, tuple) else str(value)
+
+
+@dataclass
+class Scored:
+    """A recipe's scored name: its test faces and training CPU seconds per fold."""
+
+    faces: dict[int, TestFaces] = field(default_factory=dict)
+    cpu_seconds: dict[int, float] = field(default_factory=dict)
+    experiments: dict[int, str] = field(default_factory=dict)
+
+
+def gather(repo: Path, experiments: list[Experiment], defaults: dict[str, Any],
+           names: list[str] | None = None) -> tuple[dict[tuple[str, str], Scored], dict[str, Any]]:
+    """{(recipe, name): Scored} over the experiments, and the context (keys all of them set alike)."""
+    flat = [flatten(e.params) for e in experiments]
+    keys = set().union(*flat) - {FOLD_KEY} if flat else set()
+    varying = {k for k in keys if len({f.get(k) for f in flat}) > 1}
+    context = {k: flat[0].get(k) for k in sorted(keys - varying) if flat[0].get(k) != defaults.get(k)}
+    results: dict[tuple[str, str], Scored] = {}
+    for experiment in experiments:
+        recipe = recipe_of(experiment, defaults, varying)
+        candidates = names or [stage.split("@", 1)[1] if "@" in stage else stage
+                               for stage in experiment.lock.get("stages") or {}
+                               if stage.startswith("evaluate@") or stage == "ensemble"]
+        for name in candidates:
+            if not ran_with_own_params(experiment, scoring_stage(name)):
+                continue
+            scored = results.setdefault((recipe, name), Scored())
+            if experiment.fold in scored.faces:
+                print(f"warning: {recipe} / {name}: fold {experiment.fold} ran twice "
+                      f"({scored.experiments[experiment.fold]}, {experiment.name}); keeping the first",
+                      file=sys.stderr)
+                continue
+            source = f"{experiment.name}:results/eval/{name}/{TEST_SCORES}"
+            scored.faces[experiment.fold] = read_test_faces(
+                read_output(repo, experiment, f"results/eval/{name}/{TEST_SCORES}"), source)
+            metrics = json.loads(read_output(repo, experiment, f"results/metrics/{name}.json"))
+            scored.cpu_seconds[experiment.fold] = float(metrics.get("train_cpu_seconds") or 0.0)
+            scored.experiments[experiment.fold] = experiment.name
+    return results, context
+
+
+def compare(results: dict[tuple[str, str], Scored], baseline: tuple[str, str]) -> list[dict]:
+    """One row per (recipe, name): mean test HTER over its folds in common with the baseline, the
+    paired difference from the baseline with its interval, and the mean training CPU seconds."""
+    if baseline not in results:
+        known = ", ".join(f"{r} / {n}" for r, n in sorted(results)) or "none"
+        raise FaceclsError(f"no experiment scored the baseline {baseline[0]} / {baseline[1]} (found: {known})")
+    base = results[baseline]
+    rows = []
+    for (recipe, name), scored in sorted(results.items()):
+        common = sorted(set(scored.faces) & set(base.faces))
+        if not common:
+            continue
+        paired = paired_difference(scored.faces, base.faces)
+        rows.append({"recipe": recipe, "name": name, "baseline": (recipe, name) == baseline, **paired,
+                     "verdict": "baseline" if (recipe, name) == baseline else verdict(paired["ci95"]),
+                     "cpu_seconds": sum(scored.cpu_seconds[f] for f in common) / len(common),
+                     "experiments": [scored.experiments[f] for f in common]})
+    return sorted(rows, key=lambda r: (not r["baseline"], r["hter"]))
+
+
+def rows_markdown(rows: list[dict], context: dict[str, Any]) -> str:
+    lines = ["| recipe | scored | folds | mean test HTER | difference from the baseline [paired 95 % interval] "
+             "| verdict | training CPU s |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        folds = ",".join(map(str, r["folds"]))
+        difference = "—" if r["baseline"] else f"{r['difference']:+.4f} [{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}]"
+        lines.append(f"| {r['recipe']} | {r['name']} | {folds} | {r['hter']:.4f} | {difference} | {r['verdict']} "
+                     f"| {r['cpu_seconds']:.0f} |")
+    if context:
+        lines += ["", "Common to every experiment: " + ", ".join(f"{k}={_show(v)}" for k, v in context.items())]
+    return "\n".join(lines) + "\n"
+
+
+def grid_table(repo: Path, baseline_name: str = "ensemble", names: list[str] | None = None,
+               all_commits: bool = False, params_path: Path | None = None) -> tuple[list[dict], dict[str, Any]]:
+    """Read the experiments of ``repo`` and compare every recipe's names with the default's ``baseline_name``."""
+    from facecls.params import load_params
+
+    defaults = flatten(load_params(params_path or repo / "params.yaml"))
+    experiments = read_experiments(repo, all_commits)
+    if not experiments:
+        raise FaceclsError(f"{repo}: no finished experiments (queue them with `dvc exp run --queue -S split.fold=...`)")
+    results, context = gather(repo, experiments, defaults, names)
+    return compare(results, (DEFAULT, baseline_name)), context

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 
 class FaceclsError(Exception):
@@ -52,3 +54,14 @@ def read_input_file(path, what: str) -> bytes:
         raise FaceclsError(f"{path}: is a folder, expected the {what}") from None
     except OSError as exc:
         raise FaceclsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def read_stage_json(path, rerun: str) -> Any:
+    """A JSON file a stage wrote, or a one-line error: absent (``rerun`` says which command makes it)
+    or not valid JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FaceclsError(f"{path}: not found (run `{rerun}`)") from None
+    except json.JSONDecodeError as exc:
+        raise FaceclsError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None

@@ -11,10 +11,9 @@ cheapest variant within noise 0.149 +/- 0.025; averaging seeds is what steadies 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from facecls.errors import FaceclsError
+from facecls.errors import FaceclsError, read_stage_json
 from facecls.models.ensemble import NAME as ENSEMBLE
 from facecls.params import check, get
 
@@ -26,12 +25,8 @@ def read_metrics(metrics_dir: str | Path, variants: list[str]) -> dict[str, dict
     found = {}
     for variant in variants:
         path = metrics_dir / f"{variant}.json"
-        try:
-            found[variant] = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FaceclsError(f"{path}: not found (run `dvc repro evaluate@{variant}`)") from None
-        except json.JSONDecodeError as exc:
-            raise FaceclsError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        stage = ENSEMBLE if variant == ENSEMBLE else f"evaluate@{variant}"
+        found[variant] = read_stage_json(path, f"dvc repro {stage}")
         for key in ("hter", "tune_hter"):
             if not isinstance(found[variant].get(key), (int, float)):
                 raise FaceclsError(f"{path}: no numeric {key!r} (written by an older evaluate stage: dvc repro)")

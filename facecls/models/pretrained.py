@@ -11,7 +11,6 @@ The pipeline reads no untracked weights: ImageNet files reach ``data/weights/`` 
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import socket
 import sys
@@ -24,7 +23,7 @@ import torch
 from torchvision.models import WeightsEnum
 
 from facecls.atomic import atomic_path
-from facecls.errors import FaceclsError
+from facecls.errors import FaceclsError, read_stage_json
 from facecls.models.architectures import ARCHITECTURES, Architecture, FaceModel, build_architecture, check_choice
 from facecls.models.files import load_torch_file, state_dict_mismatch
 
@@ -192,12 +191,7 @@ def _load_weights(
 def start_record(variant: str, start_dir: Path = START_DIR) -> dict:
     """What the weights stage recorded for ``variant``."""
     path = start_dir / f"{variant}.json"
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FaceclsError(f"{path}: not found (run `dvc repro weights`)") from None
-    except json.JSONDecodeError as exc:
-        raise FaceclsError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    record = read_stage_json(path, "dvc repro weights")
     if not isinstance(record, dict) or not {"weights", "file", "sha256"} <= record.keys():
         raise FaceclsError(f"{path}: not a starting-weights record (weights, file, sha256)")
     return record

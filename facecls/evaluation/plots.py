@@ -155,31 +155,12 @@ def plot_confident_errors(images, y_true, scores, threshold: float, path, title:
 
     with plt.rc_context({**STYLE, "axes.grid": False}):
         if shown.size == 0:
-            fig, ax = plt.subplots(figsize=(6.4, 3.2))
-            ax.text(0.5, 0.5, f"no errors at threshold {threshold:.3f}\n"
-                              f"({labels.size:,} faces, all classified correctly)",
-                    ha="center", va="center", fontsize=14, transform=ax.transAxes)
-            ax.axis("off")
-            fig.suptitle(title)
-            return _save(fig, path)
+            return _save(_message(f"no errors at threshold {threshold:.3f}\n"
+                                  f"({labels.size:,} faces, all classified correctly)", title), path)
 
-        columns = min(4, shown.size)
-        rows = -(-shown.size // columns)
-        face_inches = images.shape[2] * FACE_UPSCALE / DPI
-        fig, axes = plt.subplots(rows, columns, squeeze=False, layout="constrained",
-                                 # Wide enough for the two-line title even with one face.
-                                 figsize=(max(6.4, columns * (face_inches + 0.25)),
-                                          rows * (face_inches + 0.6) + 0.8))
-        for ax in axes.flat:
-            ax.axis("off")
-        for ax, index in zip(axes.flat, shown):
-            face = images[index].repeat(FACE_UPSCALE, axis=0).repeat(FACE_UPSCALE, axis=1)
-            ax.imshow(face, interpolation="nearest")
-            ax.set_title(f"true {CLASS_NAMES[labels[index]]}\n"
-                         f"score {values[index]:.3f}, called {predicted[index]}",
-                         fontsize=11, color="tab:red")
-        fig.suptitle(f"{title}\n{shown.size} of {n_wrong:,} errors, most confident first "
-                     f"(score = P(label 1), threshold {threshold:.3f})", fontsize=12)
+        captions = [f"true {CLASS_NAMES[labels[i]]}\nscore {values[i]:.3f}, called {predicted[i]}" for i in shown]
+        fig = face_grid(images, shown, captions, f"{title}\n{shown.size} of {n_wrong:,} errors, most confident "
+                        f"first (score = P(label 1), threshold {threshold:.3f})", columns=4)
     return _save(fig, path)
 
 
@@ -204,3 +185,39 @@ def plot_intervals(rows: list[dict], path, title: str, xlabel: str) -> Path:
         ax.set(title=title, xlabel=xlabel)
         ax.set_xlim(left=0, right=max(r["high"] for r in rows) * 1.15 + 0.01)
     return _save(fig, path)
+
+
+def face_grid(images, shown, captions: list[str], title: str, columns: int):
+    """A figure of the faces ``images[shown]``, ``columns`` to a row, each enlarged under its caption."""
+    columns = min(columns, len(shown))
+    rows = -(-len(shown) // columns)
+    face_inches = images.shape[2] * FACE_UPSCALE / DPI
+    fig, axes = plt.subplots(rows, columns, squeeze=False, layout="constrained",
+                             # Wide enough for the two-line title even with one face.
+                             figsize=(max(6.4, columns * (face_inches + 0.25)), rows * (face_inches + 0.6) + 0.8))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, index, caption in zip(axes.flat, shown, captions):
+        face = np.asarray(images[index]).repeat(FACE_UPSCALE, axis=0).repeat(FACE_UPSCALE, axis=1)
+        ax.imshow(face, interpolation="nearest")
+        ax.set_title(caption, fontsize=11, color="tab:red")
+    fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def _message(text: str, title: str):
+    """A figure that says ``text`` where faces would be."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=14, transform=ax.transAxes)
+    ax.axis("off")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_faces(images, shown, captions: list[str], path, title: str, columns: int = 6,
+               empty: str = "no faces to show") -> Path:
+    """``face_grid`` written to ``path`` (the audit's contact sheet of suspect labels); a figure
+    saying ``empty`` when ``shown`` is empty."""
+    with plt.rc_context({**STYLE, "axes.grid": False}):
+        fig = face_grid(images, shown, captions, title, columns) if len(shown) else _message(empty, title)
+        return _save(fig, path)

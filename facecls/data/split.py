@@ -10,6 +10,8 @@ from facecls.params import check, get, is_int, is_number
 
 PARTS = ("train", "tune", "test")  # a row's part is its index here
 TRAIN, TUNE, TEST = range(len(PARTS))
+# In no part: a train face that training leaves out (train.label_issues: drop). Never written to disk.
+LEFT_OUT = 255
 
 
 def fold_count(test_fraction: float) -> int:

@@ -89,6 +89,9 @@ def _check_config(c: dict, own: set, source: str, key: str) -> None:
     check(is_int(c["threads"]) and c["threads"] >= 0, source, where("threads"),
           "an integer >= 0 (0: all cores)", c["threads"])
     check(is_int(c["nproc"]) and c["nproc"] >= 1, source, where("nproc"), "an integer >= 1", c["nproc"])
+    # Self-training scores the unlabelled faces between two trainings, which one process does alone.
+    check(not (c["self_training"] and c["nproc"] > 1), source, where("self_training"),
+          "false when train.nproc > 1 (self-training runs in one process)", c["self_training"])
     check(is_int(c["seed"]), source, where("seed"), "an integer", c["seed"])
     _check_augment(c["augment"], where("augment"), source)
 

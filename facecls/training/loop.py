@@ -234,9 +234,11 @@ def checkpoint(run: Run, path: Path, fingerprint: str) -> None:
 
 
 def train_variant(config: dict, data: LabelledSet, model_path: Path, log_dir: Path | None,
-                  resume_path: Path) -> dict:
+                  resume_path: Path, extra_summary: dict | None = None) -> dict:
     """Train ``config`` (a variant_config) and write the best epoch's model to ``model_path``;
-    per-epoch figures go to ``log_dir`` through DVCLive (none when None).
+    per-epoch figures go to ``log_dir`` through DVCLive (none when None). ``extra_summary`` joins
+    the summary saved with the model (self-training's first round: its ``train_seconds`` and
+    ``train_cpu_seconds`` are added to this run's, so the file says what the model cost).
 
     Under torchrun with several processes, each trains on its share of every batch;
     process 0 alone writes the model, the DVCLive logs and the resume checkpoint, and prints.
@@ -252,7 +254,7 @@ def train_variant(config: dict, data: LabelledSet, model_path: Path, log_dir: Pa
             for row in run.history:  # replay the epochs done before a resume, so the curves are whole
                 _log_epoch(live, row)
         stopped_early = _fit(run, data, live, resume_path, fingerprint)
-        return _finish(run, live, model_path, resume_path, stopped_early)
+        return _finish(run, live, model_path, resume_path, stopped_early, extra_summary or {})
 
 
 def _fit(run: Run, data: LabelledSet, live: Live | None, resume_path: Path, fingerprint: str) -> bool:
@@ -282,7 +284,8 @@ def _fit(run: Run, data: LabelledSet, live: Live | None, resume_path: Path, fing
     return False
 
 
-def _finish(run: Run, live: Live | None, model_path: Path, resume_path: Path, stopped_early: bool) -> dict:
+def _finish(run: Run, live: Live | None, model_path: Path, resume_path: Path, stopped_early: bool,
+            extra_summary: dict) -> dict:
     """Write the best epoch's model (process 0) and return the run's summary."""
     history = run.history
     summary = {"best_epoch": run.best["epoch"], "best_tune_hter": run.best["hter"], "epochs_run": len(history),
@@ -292,7 +295,9 @@ def _finish(run: Run, live: Live | None, model_path: Path, resume_path: Path, st
                "images_per_s": round(float(np.mean([r["images_per_s"] for r in history])), 1),
                "pos_weight": float(run.pos_weight) if run.pos_weight is not None else None,
                "weights_used": run.weights_used, "device": str(run.device), "processes": run.world.size,
-               "precision": run.precision}
+               "precision": run.precision, **extra_summary}
+    for key in ("train_seconds", "train_cpu_seconds"):
+        summary[key] = round(summary[key] + (extra_summary.get("round1") or {}).get(key, 0.0), 2)
     if not run.world.is_main:
         return summary
     run.model.load_state_dict(run.best["state"])

@@ -86,6 +86,21 @@ def evaluate_model(variant: str, model, info: dict, data: LabelledSet, *, tta: b
     return metrics
 
 
+def test_figures(model, info: dict, data: LabelledSet, threshold: float, *, tta: bool, scores_path: Path,
+                 device: str = "auto", precision: str = "auto") -> dict:
+    """The test part scored once at a threshold chosen before (a refit applies its variant's): HTER
+    with its interval, both recalls and the AUC; each face's score written to ``scores_path``."""
+    device = pick_device(device)
+    test = data.test_rows
+    scores = predict_scores(model.to(device), data.images[test], device, tta=tta,
+                            precision=scoring_precision(precision, info["config"], device))
+    report = classification_report(data.labels[test], scores, threshold)
+    predicted = labels_at(scores, threshold)
+    write_test_scores(scores_path, data, test, scores, predicted)
+    return {"hter": report["hter"], "hter_ci95": hter_interval(data.labels[test], predicted),
+            **{k: report[k] for k in ("recall_0", "recall_1", "auc")}}
+
+
 def write_test_scores(path: Path, data: LabelledSet, rows: np.ndarray, scores: np.ndarray,
                       predicted: np.ndarray) -> None:
     """One line per test face: its row in the prepared set, file, label, score and predicted label."""

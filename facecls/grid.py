@@ -25,10 +25,11 @@ from typing import Any
 import yaml
 
 from facecls.errors import FaceclsError, one_line
-from facecls.evaluation.pairing import TEST_SCORES, TestFaces, paired_difference, read_test_faces, verdict
+from facecls.evaluation.pairing import TEST_SCORES, ScoredFaces, paired_difference, read_scored_faces, verdict
 
 FOLD_KEY = "split.fold"
 DEFAULT = "default"
+REFIT = "refit"  # the scored name of the refit stage's model
 
 
 @dataclass
@@ -70,9 +71,15 @@ def read_experiments(repo: Path, all_commits: bool = False) -> list[Experiment]:
             for rev in experiment["revs"]:
                 data = rev.get("data") or {}
                 params = ((data.get("params") or {}).get("params.yaml") or {}).get("data")
-                if rev.get("name") and params and (rev.get("executor") or {}).get("state") in (None, "success"):
-                    lock = yaml.safe_load(_run(repo, "git", "show", f"{data.get('rev', rev['rev'])}:dvc.lock"))
-                    found.append(Experiment(rev["name"], data.get("rev", rev["rev"]), params, lock or {}))
+                state = (rev.get("executor") or {}).get("state")
+                if not (rev.get("name") and params) or state not in (None, "success"):
+                    continue  # queued, running or failed
+                sha = data.get("rev", rev["rev"])
+                lock = subprocess.run(["git", "show", f"{sha}:dvc.lock"], cwd=repo, capture_output=True, text=True)
+                if lock.returncode != 0:  # failed before its first stage finished
+                    print(f"warning: experiment {rev['name']} has no dvc.lock: skipped", file=sys.stderr)
+                    continue
+                found.append(Experiment(rev["name"], sha, params, yaml.safe_load(lock.stdout) or {}))
     return found
 
 
@@ -106,14 +113,24 @@ def ran_with_own_params(experiment: Experiment, stage: str) -> bool:
     return True
 
 
-def scoring_stage(name: str) -> str:
-    return "ensemble" if name == "ensemble" else f"evaluate@{name}"
+def outputs_of(name: str) -> tuple[str, str, str]:
+    """(the stage that scores ``name``, its test faces file, its figures file): a variant's evaluate
+    stage, the ensemble stage, or the refit stage (``refit``: what predict.refit except_test trains)."""
+    if name == REFIT:
+        return "refit", f"results/refit/{TEST_SCORES}", "results/refit/summary.json"
+    return ("ensemble" if name == "ensemble" else f"evaluate@{name}", f"results/eval/{name}/{TEST_SCORES}",
+            f"results/metrics/{name}.json")
 
 
-def read_output(repo: Path, experiment: Experiment, path: str) -> str:
+def read_output(repo: Path, experiment: Experiment, path: str) -> str | None:
+    """A stage output's text as the experiment left it, or None where it has no such file."""
     import dvc.api  # seconds to import: only once experiments are being read
+    from dvc.exceptions import PathMissingError
 
-    return dvc.api.read(path, repo=str(repo), rev=experiment.rev)
+    try:
+        return dvc.api.read(path, repo=str(repo), rev=experiment.rev)
+    except PathMissingError:
+        return None
 
 
 def recipe_of(experiment: Experiment, defaults: dict[str, Any], varying: set[str]) -> str:
@@ -131,7 +148,7 @@ def _show(value: Any) -> str:
 class Scored:
     """A recipe's scored name: its test faces and training CPU seconds per fold."""
 
-    faces: dict[int, TestFaces] = field(default_factory=dict)
+    faces: dict[int, ScoredFaces] = field(default_factory=dict)
     cpu_seconds: dict[int, float] = field(default_factory=dict)
     experiments: dict[int, str] = field(default_factory=dict)
 
@@ -148,9 +165,10 @@ def gather(repo: Path, experiments: list[Experiment], defaults: dict[str, Any],
         recipe = recipe_of(experiment, defaults, varying)
         candidates = names or [stage.split("@", 1)[1] if "@" in stage else stage
                                for stage in experiment.lock.get("stages") or {}
-                               if stage.startswith("evaluate@") or stage == "ensemble"]
+                               if stage.startswith("evaluate@") or stage in ("ensemble", REFIT)]
         for name in candidates:
-            if not ran_with_own_params(experiment, scoring_stage(name)):
+            stage, scores_path, figures_path = outputs_of(name)
+            if not ran_with_own_params(experiment, stage):
                 continue
             scored = results.setdefault((recipe, name), Scored())
             if experiment.fold in scored.faces:
@@ -158,10 +176,11 @@ def gather(repo: Path, experiments: list[Experiment], defaults: dict[str, Any],
                       f"({scored.experiments[experiment.fold]}, {experiment.name}); keeping the first",
                       file=sys.stderr)
                 continue
-            source = f"{experiment.name}:results/eval/{name}/{TEST_SCORES}"
-            scored.faces[experiment.fold] = read_test_faces(
-                read_output(repo, experiment, f"results/eval/{name}/{TEST_SCORES}"), source)
-            metrics = json.loads(read_output(repo, experiment, f"results/metrics/{name}.json"))
+            text = read_output(repo, experiment, scores_path)
+            if text is None:  # the refit stage with refit off, say: nothing scored
+                continue
+            scored.faces[experiment.fold] = read_scored_faces(text, f"{experiment.name}:{scores_path}")
+            metrics = json.loads(read_output(repo, experiment, figures_path) or "{}")
             scored.cpu_seconds[experiment.fold] = float(metrics.get("train_cpu_seconds") or 0.0)
             scored.experiments[experiment.fold] = experiment.name
     return results, context

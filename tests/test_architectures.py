@@ -133,3 +133,21 @@ def test_bad_learning_rates_are_named_in_the_error():
         parameter_groups(model, lr=0, lr_factor=0.1)
     with pytest.raises(FaceclsError, match="lr_factor: -1"):
         parameter_groups(model, lr=0.1, lr_factor=-1)
+
+
+def test_vgg64_shape_options_change_its_shape_and_cost():
+    default, single, narrow = (build_architecture("vgg64", **kw) for kw in ({}, {"stem": "single"}, {"width": 24}))
+    convs = [sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) for model in (default, single)]
+    assert convs == [7, 6], "three pairs and one more; the single stem drops the full-resolution second conv"
+    assert count_parameters(narrow)[0] < count_parameters(default)[0]
+    assert build_architecture("vgg64", blocks=4)(faces(2)).shape == (2,)
+
+
+@pytest.mark.parametrize(("arch", "shape", "message"), [
+    ("simplecnn", {"width": 48}, "width: only vgg64 takes it, not simplecnn"),
+    ("vgg64", {"stem": "triple"}, "stem: 'triple' is not pair or single"),
+    ("vgg64", {"blocks": 5}, "blocks: 5 is not an integer from 1 to 4"),
+])
+def test_a_shape_option_an_architecture_does_not_take_is_named(arch, shape, message):
+    with pytest.raises(FaceclsError, match=message):
+        build_architecture(arch, **shape)

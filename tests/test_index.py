@@ -16,7 +16,7 @@ import pytest
 from facecls.data import index as indexing
 from facecls.data.index import build_index, format_summary
 from facecls.data.manifest import check_archive, write_manifest
-from facecls.data.split import PARTS, TEST, TRAIN, TUNE, stratified_split
+from facecls.data.split import PARTS, TEST, TRAIN, TUNE, split_settings, stratified_split
 from facecls.errors import FaceclsError
 from tests.archives import (
     SHARED_SAMPLE,
@@ -242,3 +242,22 @@ def test_the_shared_sample_of_real_faces(tmp_path):
     assert summary["val_img"] == 500 and summary["resized"] == 0 and summary["val_img_missing_count"] == 0
     assert np.load(tmp_path / "prepared" / "train_img.npy", mmap_mode="r").shape == (2500, 64, 64, 3)
     assert np.load(tmp_path / "prepared" / "val_img.npy", mmap_mode="r").shape == (500, 64, 64, 3)
+
+
+def test_folds_rotate_tune_and_test_over_disjoint_faces():
+    labels = np.array([0] * 100 + [1] * 900)
+    folds = [stratified_split(labels, 0.1, 0.1, seed=3, fold=k) for k in range(10)]
+    assert np.array_equal(folds[0], stratified_split(labels, 0.1, 0.1, seed=3)), "fold 0 is the plain split"
+    tests = [set(np.flatnonzero(part == TEST)) for part in folds]
+    assert all(len(t) == 100 for t in tests) and len(set().union(*tests)) == 1000, "every face is tested once"
+    for part in folds:  # each fold keeps the proportions in every part
+        assert ((part == TUNE) & (labels == 0)).sum() == 10 and ((part == TEST) & (labels == 0)).sum() == 10
+    # A fold's tune part is the next fold's test part: every face serves as tune and as test once.
+    assert all(set(np.flatnonzero(folds[k] == TUNE)) == tests[k + 1] for k in range(9))
+
+
+@pytest.mark.parametrize("fold", [-1, 10, 1.5, "1"])
+def test_a_fold_without_a_test_part_of_its_own_is_refused(fold):
+    params = {"split": {"tune_fraction": 0.1, "test_fraction": 0.1, "seed": 0, "fold": fold}}
+    with pytest.raises(FaceclsError, match=r"split.fold must be an integer from 0 to 9"):
+        split_settings(params)

@@ -66,9 +66,10 @@ def test_early_stopping_after_patience_epochs_without_improvement(tmp_path, monk
     assert summary["epochs_run"] == 3 and summary["stopped_early"] and summary["best_epoch"] == 1
 
 
-def test_a_killed_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
+@pytest.mark.parametrize("ema", [0, 0.9])  # with averaged weights, the average resumes too
+def test_a_killed_run_resumes_from_its_last_epoch(tmp_path, monkeypatch, ema):
     data = toy_set(n=96)
-    config = toy_config(epochs=3)
+    config = toy_config(epochs=3, ema=ema)
     run(tmp_path / "whole", config, data)
 
     real_epoch = training.fit_epoch

@@ -160,3 +160,15 @@ def test_damaged_model_file_is_named_on_one_line(tmp_path, damage):
         load_model(path)
     assert str(error.value).startswith(f"{path}: not a readable torch file (")
     assert "\n" not in str(error.value)
+
+
+def test_a_model_file_rebuilds_the_shape_it_was_trained_in(tmp_path):
+    model = build_architecture("vgg64", width=8, stem="single").eval()
+    save_model(tmp_path / "narrow.pt", model, {**config("vgg64", variant="narrow"), "width": 8, "stem": "single"})
+    loaded, _ = load_model(tmp_path / "narrow.pt", expect_variant="narrow")
+    faces = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded(faces), model(faces))
+    save_model(tmp_path / "unsaid.pt", model, config("vgg64", variant="unsaid"))  # shape not recorded
+    with pytest.raises(FaceclsError, match="weights do not fit architecture 'vgg64'"):
+        load_model(tmp_path / "unsaid.pt")

@@ -18,9 +18,9 @@ from facecls.evaluation.rates import hter
 from tests.repo_copy import TWO_VARIANTS, dvc, dvc_env, make_tiny_repo
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-STAGES_AFTER_INDEX = [("train", "simplecnn"), ("train", "simplecnn_weighted"), ("evaluate", "simplecnn"),
+STAGES_AFTER_INDEX = [("audit",), ("train", "simplecnn"), ("train", "simplecnn_weighted"), ("evaluate", "simplecnn"),
                       ("evaluate", "simplecnn_weighted"), ("ensemble", "simplecnn", "simplecnn_weighted"),
-                      ("compare",), ("predict",)]
+                      ("compare",), ("refit",), ("predict",)]
 
 
 def declared_outputs(repo: Path) -> list[Path]:
@@ -53,10 +53,12 @@ def test_repro_writes_every_declared_output_and_a_second_repro_does_nothing(tmp_
     summary = (repo / "results" / "summary.md").read_text()
     assert "simplecnn_weighted" in summary and "Chosen: **" in summary and "95 % bootstrap intervals" in summary
 
-    # DVC compares a few figures per variant, the chosen one and its HTER; diagnostics are not metrics.
+    # DVC compares a few figures per variant, the chosen one and its HTER, and the audit's counts;
+    # diagnostics are not metrics.
     shown = json.loads(dvc(repo, "metrics", "show", "--json"))
     files = next(iter(shown.values()))["data"]
-    assert list(files) == ["results/summary.json"]
+    assert sorted(files) == ["results/audit/summary.json", "results/summary.json"]
+    assert files["results/audit/summary.json"]["data"]["faces"] == 96
     figures = files["results/summary.json"]["data"]
     assert figures["chosen"] in [*TWO_VARIANTS, "ensemble"]
     for name in [*TWO_VARIANTS, "ensemble"]:
@@ -93,14 +95,18 @@ def test_two_forced_runs_on_one_machine_give_the_same_weights_and_numbers(tmp_pa
         assert same_tensors(weights_of(repo, name), first[name]), name
     for path in (repo / "results" / "metrics").iterdir():
         again, before = json.loads(path.read_text()), first_metrics[path.name]
-        assert {k: v for k, v in again.items() if k != "train_seconds"} == \
-               {k: v for k, v in before.items() if k != "train_seconds"}, path.name
+        timings = ("train_seconds", "train_cpu_seconds")
+        assert {k: v for k, v in again.items() if k not in timings} == \
+               {k: v for k, v in before.items() if k not in timings}, path.name
 
 
 def test_no_test_label_reaches_training_early_stopping_threshold_or_choice(tmp_path, run_stage):
     """Flip every label of the test part after the split: the models, thresholds, tune figures, the
-    chosen variant and label_val.txt stay as they were; only the reported test figures move."""
+    chosen variant and label_val.txt stay as they were; only the reported test figures move. Training
+    drops the faces the label audit flags, so the audit's flags reach training: the test labels must
+    not reach them."""
     repo = make_tiny_repo(tmp_path, variants=TWO_VARIANTS, epochs=2, n_train=96, n_val=16)
+    set_params(repo, lambda p: p["train"].update(label_issues="drop"))
     dvc(repo, "repro")
     before = {"models": {n: weights_of(repo, n) for n in TWO_VARIANTS},
               "metrics": {n: json.loads((repo / "results" / "metrics" / f"{n}.json").read_text())
@@ -193,3 +199,26 @@ def test_faces_sample_label_file_scores_well_against_the_truth(tmp_path):
     rows = [line for line in lines if line.startswith("| simplecnn_weighted") or line.startswith("| ensemble")]
     assert len(rows) == 3 and sum("(chosen)" in line for line in rows) == 1
     assert lines[-1].startswith("The truth HTER falls inside the test interval for ")
+
+
+def test_refit_except_test_trains_on_train_and_tune_and_reports_its_own_test_figures(tmp_path):
+    repo = make_tiny_repo(tmp_path, variants=TWO_VARIANTS, epochs=1, n_train=96, n_val=12)
+    set_params(repo, lambda p: p["predict"].update(refit="except_test", variant="simplecnn"))
+    dvc(repo, "repro")
+    summary = json.loads((repo / "results" / "refit" / "summary.json").read_text())
+    metrics = json.loads((repo / "results" / "metrics" / "simplecnn.json").read_text())
+    assert summary["refit"] == "except_test" and summary["variant"] == "simplecnn"
+    assert summary["threshold"] == metrics["threshold"], "the refit keeps its variant's tune threshold"
+    scored = list(csv.DictReader((repo / "results" / "refit" / "test_scores.csv").open(newline="")))
+    assert len(scored) == metrics["n_test"] and 0 <= summary["hter"] <= summary["hter_ci95"][1] <= 1
+    exported = torch.load(repo / "results" / "model.pt", weights_only=True)
+    refitted = torch.load(repo / "results" / "refit" / "model.pt", weights_only=True)
+    assert same_tensors(exported["state_dict"], refitted["state_dict"]), "the refit labels val_img"
+    assert exported["test_metrics"]["hter"] == summary["hter"] and exported["refit"] == "except_test"
+    trained_on = refitted["history"][-1]
+    assert "tune_hter" not in trained_on, "tune joined the training part: nothing left to stop early on"
+
+    set_params(repo, lambda p: p["predict"].update(refit=False))
+    dvc(repo, "repro")
+    assert json.loads((repo / "results" / "refit" / "summary.json").read_text()) == {"refit": False}
+    assert not (repo / "results" / "refit" / "model.pt").exists()

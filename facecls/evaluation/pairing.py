@@ -22,7 +22,7 @@ TEST_SCORES = "test_scores.csv"  # results/eval/<name>/: one line per test face,
 
 
 @dataclass(frozen=True)
-class TestFaces:
+class ScoredFaces:
     """One scored name's test part in one experiment: rows of the prepared set, labels, predictions."""
 
     rows: np.ndarray
@@ -34,7 +34,7 @@ class TestFaces:
         return float(np.mean([np.mean(self.predicted[self.labels == c] != c) for c in (0, 1)]))
 
 
-def read_test_faces(text: str, source: str) -> TestFaces:
+def read_scored_faces(text: str, source: str) -> ScoredFaces:
     """A ``test_scores.csv`` (as written by the evaluate stage), checked."""
     try:
         rows = list(csv.DictReader(io.StringIO(text)))
@@ -44,10 +44,10 @@ def read_test_faces(text: str, source: str) -> TestFaces:
     if parsed.size == 0 or not np.isin(parsed[:, 1:], (0, 1)).all() or set(parsed[:, 1]) != {0, 1}:
         raise FaceclsError(f"{source}: needs 0/1 labels and predictions, with both classes among the labels")
     order = np.argsort(parsed[:, 0])
-    return TestFaces(parsed[order, 0], parsed[order, 1], parsed[order, 2])
+    return ScoredFaces(parsed[order, 0], parsed[order, 1], parsed[order, 2])
 
 
-def paired_difference(candidate: dict[int, TestFaces], baseline: dict[int, TestFaces], *, n_boot: int = 10_000,
+def paired_difference(candidate: dict[int, ScoredFaces], baseline: dict[int, ScoredFaces], *, n_boot: int = 10_000,
                       seed: int = 0) -> dict:
     """Candidate minus baseline over the folds both have: mean test HTERs, the difference and its
     paired 95 % interval. ``candidate`` and ``baseline`` map a fold to its test faces, which must

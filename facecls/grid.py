@@ -71,7 +71,7 @@ def read_experiments(repo: Path, all_commits: bool = False) -> list[Experiment]:
             for rev in experiment["revs"]:
                 data = rev.get("data") or {}
                 params = ((data.get("params") or {}).get("params.yaml") or {}).get("data")
-                state = (rev.get("executor") or {}).get("state")
+                state = (experiment.get("executor") or {}).get("state")  # finished ones may have none
                 if not (rev.get("name") and params) or state not in (None, "success"):
                     continue  # queued, running or failed
                 sha = data.get("rev", rev["rev"])

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark the pipeline on a GPU machine in a few minutes and print the table.
 #
-#   scripts/gpu_check.sh                # 20,000 train + 4,000 val images, three model families, device auto
+#   scripts/gpu_check.sh                # 20,000 train + 4,000 val images, four model families, device auto
 #   scripts/gpu_check.sh --quick        # a smoke run of seconds, e.g. on a CPU-only machine
 #   scripts/gpu_check.sh --dvc          # also time `dvc repro` (check, index, one epoch)
 #
@@ -26,7 +26,7 @@ for arg in "$@"; do
   if [ "$arg" = "--quick" ]; then sizes=(); fi
 done
 start=$SECONDS
-python -m facecls.tools.bench "${sizes[@]}" --families simplecnn,mobilenetv2,resnet18 --no-dvc \
+python -m facecls.tools.bench "${sizes[@]}" --families simplecnn,vgg64,mobilenetv2,resnet18 --no-dvc \
   --out "$out/BENCHMARKS.md" --json "$out/results.json" "$@" >/dev/null
 cat "$out/BENCHMARKS.md"
 echo "gpu_check: $((SECONDS - start)) s; JSON in $out/results.json"

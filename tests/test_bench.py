@@ -12,11 +12,14 @@ import time
 import zipfile
 
 import pytest
+import torch
 
 from facecls.data.manifest import check_archive, counts
+from facecls.models.precision import device_has_bf16
 from facecls.tools.bench import REPO
 from facecls.tools.bench.__main__ import main, parse_args
 from facecls.tools.bench.archive import ROOT, make_archive
+from facecls.tools.bench import speed
 from facecls.tools.bench.measure import run_measured
 
 
@@ -119,3 +122,16 @@ def test_quick_benchmark_writes_table_and_json(tmp_path, capsys):
 def test_sizes_and_quick_defaults(argv, expected):
     args = parse_args(argv)
     assert (args.train, args.val, args.dvc, args.batches) == expected
+
+
+def test_the_speed_study_writes_a_row_per_configuration(tmp_path, monkeypatch):
+    out = tmp_path / "speed.md"
+    monkeypatch.setattr(sys, "argv", ["speed", "--shapes", "simplecnn,vgg64 stem single", "--batches", "8,16",
+                                      "--no-compile", "--seconds", "0.2", "--rounds", "1", "--threads", "1",
+                                      "--out", str(out)])
+    speed.main()
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and "img/s" not in line]
+    precisions = 2 if device_has_bf16(torch.device("cpu")) else 1
+    assert len(rows) == 2 * 2 * precisions
+    assert rows[0].startswith("| simplecnn | 8 | no | fp32 |") and rows[0].endswith("| 1.00 |")
+    assert any(line.startswith("| vgg64 stem single | 16 |") for line in rows)

@@ -24,7 +24,7 @@ def parse_args(argv: list[str] | None):
     parser = argparse.ArgumentParser(prog=f"python -m {bench.MODULE}", description=bench.__doc__.splitlines()[0])
     parser.add_argument("--train", type=int, default=None, help="train images (default 100000; --quick: 300)")
     parser.add_argument("--val", type=int, default=None, help="val images (default 20000; --quick: 60)")
-    parser.add_argument("--families", default="simplecnn,mobilenetv2", help="model families, comma-separated")
+    parser.add_argument("--families", default="simplecnn,vgg64,mobilenetv2", help="model families, comma-separated")
     parser.add_argument("--out", default="BENCHMARKS.md", help="Markdown table (default: %(default)s)")
     parser.add_argument("--json", default="bench/results.json", help="JSON results (default: %(default)s)")
     parser.add_argument("--cache-dir", default=str(bench.REPO / "bench" / "cache"),

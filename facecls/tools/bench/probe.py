@@ -26,6 +26,7 @@ import yaml
 from facecls.data.prepared import LabelledSet, load_labelled, load_unlabelled
 from facecls.data.split import TEST, TRAIN
 from facecls.device import pick_device
+from facecls.models.architectures import shape_options
 from facecls.models.inference import predict_logits, scoring_batch
 from facecls.models.precision import autocast, device_has_bf16
 from facecls.models.pretrained import RANDOM_START
@@ -45,13 +46,17 @@ DEFAULT_TRAIN = {"epochs": 12, "batch_size": 128, "lr": 0.002, "lr_factor": 0.1,
 
 def train_config(family: str, batch_size: int | None) -> dict:
     """The variant config train_variant would get for ``family`` from scratch (full mode, random
-    weights): params.yaml's train knobs (defaults where absent) with the family's arch laid over them."""
-    train = dict(DEFAULT_TRAIN)
+    weights): params.yaml's train knobs (defaults where absent) with the family's arch laid over them,
+    in the shape (width, stem, ...) of params.yaml's first variant of that arch."""
+    train, variants = dict(DEFAULT_TRAIN), {}
     params_path = REPO / "params.yaml"
     if params_path.exists():
-        train.update((yaml.safe_load(params_path.read_text()) or {}).get("train") or {})
+        params = yaml.safe_load(params_path.read_text()) or {}
+        train.update(params.get("train") or {})
+        variants = params.get("variants") or {}
     name = f"bench-{family}"
-    own = {"arch": family, **({"batch_size": batch_size} if batch_size else {})}
+    shape = next((shape_options(v) for v in variants.values() if isinstance(v, dict) and v.get("arch") == family), {})
+    own = {"arch": family, **shape, **({"batch_size": batch_size} if batch_size else {})}
     return {**variant_config({"train": train, "variants": {name: own}}, name, str(params_path)), "start": RANDOM_START}
 
 

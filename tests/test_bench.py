@@ -132,6 +132,8 @@ def test_the_speed_study_writes_a_row_per_configuration(tmp_path, monkeypatch):
     speed.main()
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and "img/s" not in line]
     precisions = 2 if device_has_bf16(torch.device("cpu")) else 1
-    assert len(rows) == 2 * 2 * precisions
-    assert rows[0].startswith("| simplecnn | 8 | no | fp32 |") and rows[0].endswith("| 1.00 |")
-    assert any(line.startswith("| vgg64 stem single | 16 |") for line in rows)
+    assert len(rows) == 2 * (2 + 1) * precisions  # two batch sizes of training and one of scoring
+    assert rows[0].startswith("| simplecnn | train | 8 | no | fp32 |") and rows[0].endswith("| 1.00 |")
+    assert any(line.startswith("| vgg64 stem single | train | 16 |") for line in rows)
+    scoring = [line for line in rows if "| score |" in line]
+    assert len(scoring) == 2 * precisions and scoring[0].endswith("| 1.00 |")

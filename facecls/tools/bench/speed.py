@@ -1,6 +1,7 @@
 """``python -m facecls.tools.bench.speed``: what buys training speed, per architecture and shape: the
 bare training step (forward, backward, AdamW step on one in-memory batch, channels_last) at each
-batch size, eager and under ``torch.compile``, in fp32 and in bf16 autocast. Writes a Markdown
+batch size, eager and under ``torch.compile``, in fp32 and in bf16 autocast; and scoring (the
+forward pass in eval mode, batch 128, as prediction runs it) in each precision. Writes a Markdown
 table (``--out``) and prints it.
 
 Each configuration runs in turn for ``--seconds`` after a warm-up, and the whole set is measured
@@ -58,6 +59,32 @@ def step_rate(arch: str, shape: dict, batch: int, compiled: bool, precision: str
     return done / (time.perf_counter() - started)
 
 
+def score_rate(arch: str, shape: dict, precision: str, seconds: float, batch: int = 128) -> float:
+    """Images per second of the bare forward pass in eval mode, as scoring runs it."""
+    torch.manual_seed(0)
+    model = build_architecture(arch, **shape).to(memory_format=torch.channels_last).eval()
+    x = torch.rand(batch, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+    device = torch.device("cpu")
+    with torch.inference_mode():
+        for _ in range(2):
+            with autocast(device, precision):
+                model(x)
+        done, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            with autocast(device, precision):
+                model(x).float()
+            done += batch
+    return done / (time.perf_counter() - started)
+
+
+def measure(config: tuple, seconds: float) -> float:
+    name, batch, compiled, precision = config
+    arch, shape = SHAPES[name]
+    if compiled == "score":
+        return score_rate(arch, shape, precision, seconds, batch)
+    return step_rate(arch, shape, batch, compiled, precision, seconds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m facecls.tools.bench.speed", description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated, of: " + ", ".join(SHAPES))
@@ -78,22 +105,23 @@ def main() -> None:
             configs += [(name, int(b), False, precision) for b in args.batches.split(",")]
             if args.compile:
                 configs.append((name, 64, True, precision))
+            configs.append((name, 128, "score", precision))
     rates: dict[tuple, list[float]] = {c: [] for c in configs}
     for round_ in range(args.rounds):
         for config in configs:
-            arch, shape = SHAPES[config[0]]
-            rates[config].append(step_rate(arch, shape, config[1], config[2], config[3], args.seconds))
+            rates[config].append(measure(config, args.seconds))
             print(f"round {round_ + 1}: {config}: {rates[config][-1]:.0f} img/s", flush=True)
     lines = [f"Bare training step, {threads} CPU thread(s), channels_last, median of {args.rounds} interleaved rounds "
              f"of {args.seconds:g} s (`python -m facecls.tools.bench.speed`):", "",
-             "| architecture | batch | compiled | precision | img/s | vs. first row of its architecture |",
-             "|---|---:|---|---|---:|---:|"]
-    first: dict[str, float] = {}
+             "| architecture | work | batch | compiled | precision | img/s | vs. its first row |",
+             "|---|---|---:|---|---|---:|---:|"]
+    first: dict[tuple, float] = {}
     for (name, batch, compiled, precision), measured in rates.items():
         median = statistics.median(measured)
-        first.setdefault(name, median)
-        lines.append(f"| {name} | {batch} | {'yes' if compiled else 'no'} | {precision} | {median:,.0f} | "
-                     f"{median / first[name]:.2f} |")
+        work = "score" if compiled == "score" else "train"
+        first.setdefault((name, work), median)
+        lines.append(f"| {name} | {work} | {batch} | {'yes' if compiled is True else 'no'} | {precision} | "
+                     f"{median:,.0f} | {median / first[name, work]:.2f} |")
     table = "\n".join(lines) + "\n"
     write_text(args.out, table)
     print(table)

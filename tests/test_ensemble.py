@@ -87,6 +87,8 @@ def test_members_must_be_those_whose_files_dvc_tracks():
     with pytest.raises(FaceclsError, match="lists 3 variants but the ensemble stage in dvc.yaml tracks "
                                            "the model files of 2"):
         ensemble_members(params(["a", "b", "c"]), tracked=["a", "b"])
+    with pytest.raises(FaceclsError, match=r"ensemble.members is \['a', 'c'\] but the ensemble stage was given "):
+        ensemble_members(params(["a", "c"]), tracked=["a", "b"])
 
 
 def saved_member(path, variant: str, seed: int, train_seconds: float = 10.0) -> nn.Module:

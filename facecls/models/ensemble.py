@@ -64,6 +64,9 @@ def ensemble_members(params: dict, tracked: list[str] | None = None) -> list[str
                            f"(variants: {', '.join(variants)})")
     if len(set(members)) != len(members):
         raise FaceclsError(f"params.yaml: ensemble.members names a variant twice: {members!r}")
+    if tracked is not None and len(tracked) == len(members) and tracked != members:
+        raise FaceclsError(f"params.yaml: ensemble.members is {members!r} but the ensemble stage was given "
+                           f"{tracked!r}: run it through dvc.yaml, which passes the members")
     if tracked is not None and tracked != members:
         raise FaceclsError(f"params.yaml: ensemble.members lists {len(members)} variants but the ensemble stage "
                            f"in dvc.yaml tracks the model files of {len(tracked)}: give its deps and its "

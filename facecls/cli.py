@@ -70,10 +70,12 @@ def _parser() -> argparse.ArgumentParser:
         "grid", help="compare the recipes of this repository's DVC experiments over folds, paired with the default",
         description="Read the finished DVC experiments (queued over split.fold and the recipes to compare), "
                     "group them into recipes by how their params differ from params.yaml, and print per recipe "
-                    "and scored name the mean test HTER over its folds and the paired 95 %% interval of its "
+                    "and scored name the mean test HTER over its folds and the paired 95 % interval of its "
                     "difference from the baseline (the default recipe's BASELINE), on the folds both ran.")
     grid.add_argument("--baseline", default="ensemble", help="the default recipe's scored name to compare with "
                                                              "(default: ensemble)")
+    grid.add_argument("--baseline-recipe", default="default",
+                      help="the recipe to compare with, as the table names it (default: default)")
     grid.add_argument("--names", help="comma-separated scored names to read (default: every one each experiment ran)")
     grid.add_argument("--all-commits", action="store_true", help="also the experiments of earlier commits")
     grid.add_argument("--json", type=Path, help="also write the rows as JSON here")
@@ -130,7 +132,7 @@ def main() -> None:
         score(args.truth, args.labels, args.variants)
     elif args.command == "grid":
         rows, context = grid_table(Path("."), args.baseline, args.names.split(",") if args.names else None,
-                                   args.all_commits)
+                                   args.all_commits, baseline_recipe=args.baseline_recipe)
         print(grid_markdown(rows, context), end="")
         if args.json:
             write_json(args.json, {"rows": rows, "context": {k: str(v) for k, v in context.items()}})

@@ -220,8 +220,11 @@ def rows_markdown(rows: list[dict], context: dict[str, Any]) -> str:
 
 
 def grid_table(repo: Path, baseline_name: str = "ensemble", names: list[str] | None = None,
-               all_commits: bool = False, params_path: Path | None = None) -> tuple[list[dict], dict[str, Any]]:
-    """Read the experiments of ``repo`` and compare every recipe's names with the default's ``baseline_name``."""
+               all_commits: bool = False, params_path: Path | None = None,
+               baseline_recipe: str = DEFAULT) -> tuple[list[dict], dict[str, Any]]:
+    """Read the experiments of ``repo`` and compare every recipe's names with ``baseline_recipe``'s
+    ``baseline_name`` (the default recipe's, unless told: two changes measured together compare
+    with the change they share)."""
     from facecls.params import load_params
 
     defaults = flatten(load_params(params_path or repo / "params.yaml"))
@@ -229,4 +232,4 @@ def grid_table(repo: Path, baseline_name: str = "ensemble", names: list[str] | N
     if not experiments:
         raise FaceclsError(f"{repo}: no finished experiments (queue them with `dvc exp run --queue -S split.fold=...`)")
     results, context = gather(repo, experiments, defaults, names)
-    return compare(results, (DEFAULT, baseline_name)), context
+    return compare(results, (baseline_recipe, baseline_name)), context

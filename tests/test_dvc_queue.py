@@ -71,3 +71,13 @@ def test_a_queued_grid_runs_two_at_a_time_and_the_grid_pairs_its_recipes(tmp_pat
     assert changed["ci95"][0] <= changed["difference"] <= changed["ci95"][1]
     assert rows[("default", "simplecnn")]["verdict"] == "baseline"
     assert "| variants.simplecnn.lr=0.01 | simplecnn | 0 |" in shown.stdout
+
+    # The same experiments compared with the changed recipe instead: the difference turns round.
+    turned = subprocess.run([sys.executable, "-m", "facecls.cli", "grid", "--baseline", "simplecnn",
+                             "--baseline-recipe", "variants.simplecnn.lr=0.01", "--names", "simplecnn",
+                             "--json", "turned.json"], cwd=repo, env=dvc_env(repo), capture_output=True, text=True,
+                            timeout=300)
+    assert turned.returncode == 0, turned.stderr
+    back = {(r["recipe"], r["name"]): r for r in json.loads((repo / "turned.json").read_text())["rows"]}
+    assert back[("variants.simplecnn.lr=0.01", "simplecnn")]["verdict"] == "baseline"
+    assert back[("default", "simplecnn")]["difference"] == pytest.approx(-changed["difference"])

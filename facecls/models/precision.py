@@ -21,9 +21,9 @@ PHASES = ("train", "score")  # a training step (forward, backward, optimizer), a
 
 # Where bf16 autocast beat fp32 on a CPU with bf16 instructions (2 threads, channels_last; images/s fp32 -> bf16).
 # Intel Xeon with avx512_bf16: SimpleCNN training 486 -> 904 and scoring 732 -> 2,094; MobileNetV2 scoring
-# 713 -> 1,881, but MobileNetV2 training 320 -> 197, so it trains in fp32. AMD EPYC with avx512_bf16: VGG64
-# training 1.8-1.9x and scoring 1.4-1.5x (BENCHMARKS.md, speed study). Families not measured (resnet18) stay
-# fp32. The benchmark measures both precisions beside each other.
+# 713 -> 1,881, but MobileNetV2 training 320 -> 197, so it trains in fp32. AMD EPYC with avx512_bf16, idle
+# cores: VGG64 training 154-161 -> 256-299 and scoring 323 -> 660 (BENCHMARKS.md, speed study). Families not
+# measured (resnet18) stay fp32. The benchmark measures both precisions beside each other.
 BF16_FASTER_ON_CPU = frozenset({("simplecnn", "train"), ("simplecnn", "score"), ("mobilenetv2", "score"),
                                 ("vgg64", "train"), ("vgg64", "score")})
 # What /proc/cpuinfo calls bf16 arithmetic in hardware, where torch cannot say.

@@ -80,6 +80,7 @@ def test_an_explicit_precision_is_kept_and_emulated_bf16_is_announced(bf16_hardw
 
 
 def test_cpu_support_comes_from_torch_or_else_from_the_cpu_flags(monkeypatch):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     assert precision.cpu_has_bf16()
@@ -90,6 +91,13 @@ def test_cpu_support_comes_from_torch_or_else_from_the_cpu_flags(monkeypatch):
     assert precision.cpu_has_bf16()
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f"})
     assert not precision.cpu_has_bf16()
+
+
+def test_kernels_held_to_avx2_count_as_a_cpu_without_bf16(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert not precision.cpu_has_bf16()
+    assert resolve_precision("auto", ["simplecnn"], "train", CPU) == "fp32"
 
 
 def test_scoring_computes_in_the_precision_given_and_returns_float32_logits():

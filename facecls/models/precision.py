@@ -28,6 +28,7 @@ BF16_FASTER_ON_CPU = frozenset({("simplecnn", "train"), ("simplecnn", "score"), 
                                 ("vgg64", "train"), ("vgg64", "score")})
 # What /proc/cpuinfo calls bf16 arithmetic in hardware, where torch cannot say.
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+CAPABILITIES_WITHOUT_BF16 = frozenset({"DEFAULT", "NO AVX", "AVX2"})  # torch.backends.cpu.get_cpu_capability()
 
 
 def precision_setting(params: dict, name: str, source: str = "params.yaml") -> str:
@@ -51,7 +52,11 @@ def cpu_flags() -> set[str]:
 
 def cpu_has_bf16() -> bool:
     """bf16 in the CPU's instructions, as torch's own kernels see it (its private probes, where
-    this torch has them), else as /proc/cpuinfo lists it. Without it, bf16 is emulated: slower."""
+    this torch has them), else as /proc/cpuinfo lists it. Without it, bf16 is emulated: slower.
+    Kernels held below AVX-512 (``ATEN_CPU_CAPABILITY=avx2``, as when emulating a CPU without bf16)
+    emulate it too, whatever the CPU has."""
+    if torch.backends.cpu.get_cpu_capability() in CAPABILITIES_WITHOUT_BF16:
+        return False
     probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     if all(probes):
         return any(probe() for probe in probes)

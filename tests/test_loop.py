@@ -149,3 +149,19 @@ def test_training_and_tune_scoring_run_in_the_resolved_precision_and_record_it(t
     assert info["summary"]["precision"] == resolved and info["config"]["precision"] == setting
     weights = torch.load(tmp_path / "toy.pt", weights_only=True)["state_dict"]
     assert {t.dtype for t in weights.values() if t.is_floating_point()} == {torch.float32}, "bf16 computes, fp32 keeps"
+
+
+def test_lr_factor_slows_only_a_pretrained_backbone(tmp_path):
+    """train.lr_factor is for backbones that start from pretrained weights: a variant trained from random
+    weights gets lr in every parameter group, whatever the factor says."""
+    data = toy_set(n=48)
+    scratch = training.build(toy_config(lr_factor=0.1, lr=0.002), data)
+    assert {g["name"]: g["base_lr"] for g in scratch.optimizer.param_groups} == {"backbone": 0.002, "head": 0.002}
+
+    state = {k: v.clone() for k, v in scratch.model.state_dict().items()}
+    torch.save(state, tmp_path / "mine.pt")
+    from facecls.models.pretrained import resolve_start
+    start = resolve_start("simplecnn", str(tmp_path / "mine.pt"), "error", weights_dir=tmp_path)
+    pretrained = training.build(toy_config(lr_factor=0.1, lr=0.002, start=start), data)
+    assert {g["name"]: g["base_lr"] for g in pretrained.optimizer.param_groups} == {
+        "backbone": pytest.approx(0.0002), "head": 0.002}

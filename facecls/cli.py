@@ -67,13 +67,17 @@ def _parser() -> argparse.ArgumentParser:
     weights.add_argument("archs", nargs="*", choices=pretrained, default=pretrained,
                          help="architectures (default: every one with ImageNet weights)")
     grid = commands.add_parser(
-        "grid", help="compare the recipes of this repository's DVC experiments over folds, paired with the default",
-        description="Read the finished DVC experiments (queued over split.fold and the recipes to compare), "
-                    "group them into recipes by how their params differ from params.yaml, and print per recipe "
-                    "and scored name the mean test HTER over its folds and the paired 95 % interval of its "
-                    "difference from the baseline (the default recipe's BASELINE), on the folds both ran.")
-    grid.add_argument("--baseline", default="ensemble", help="the default recipe's scored name to compare with "
-                                                             "(default: ensemble)")
+        "grid", help="compare the recipes of this repository's DVC experiments, paired with the default",
+        description="Read the finished DVC experiments (queued over the recipes to compare, and replicates: "
+                    "train.seed, split.fold), group them into recipes by how their params differ from params.yaml, "
+                    "and print per recipe and scored name the mean HTER over its replicates (out of fold: every "
+                    "train face, each labelled by the fold model that never saw it; or on the test part) and the "
+                    "paired 95 % interval of its difference from the baseline (the default recipe's BASELINE), "
+                    "on the replicates both ran.")
+    grid.add_argument("--baseline", default="vgg64", help="the default recipe's scored name to compare with "
+                                                          "(default: vgg64)")
+    grid.add_argument("--part", choices=["oof", "test"], default="oof",
+                      help="the faces to pair: out of fold (default) or the test part")
     grid.add_argument("--baseline-recipe", default="default",
                       help="the recipe to compare with, as the table names it (default: default)")
     grid.add_argument("--names", help="comma-separated scored names to read (default: every one each experiment ran)")
@@ -132,8 +136,8 @@ def main() -> None:
         score(args.truth, args.labels, args.variants)
     elif args.command == "grid":
         rows, context = grid_table(Path("."), args.baseline, args.names.split(",") if args.names else None,
-                                   args.all_commits, baseline_recipe=args.baseline_recipe)
-        print(grid_markdown(rows, context), end="")
+                                   args.all_commits, baseline_recipe=args.baseline_recipe, part=args.part)
+        print(grid_markdown(rows, context, args.part), end="")
         if args.json:
             write_json(args.json, {"rows": rows, "context": {k: str(v) for k, v in context.items()}})
     elif args.command == "extract":

@@ -1,11 +1,13 @@
-"""The study grid read back: DVC experiments over folds x recipes (``dvc exp run --queue -S
-split.fold=0,1,2 ...``), grouped into recipes and compared, paired, with the default.
+"""The study grid read back: DVC experiments over recipes, and replicates of each (``-S
+train.seed=1`` for training randomness, ``-S split.fold=1`` for another test part), grouped into
+recipes and compared, paired, with the default.
 
 An experiment's *recipe* is how its params differ from params.yaml in the keys that vary across
-the experiments read (``split.fold`` aside: folds are what a recipe is measured over); keys every
-experiment sets alike (the archive, say) are context, not recipe. Each recipe is scored per
-scored name (a variant, or ``ensemble``) on the test faces of each fold it ran, and compared with
-the baseline (the default recipe's ``ensemble`` unless told otherwise) on the folds both ran.
+the experiments read (``split.fold`` and ``train.seed`` aside: replicates are what a recipe is
+measured over); keys every experiment sets alike (the archive, say) are context, not recipe. Each
+recipe is scored per scored name (a variant, or ``ensemble``) on its out-of-fold faces (every train
+face; or with ``part="test"`` the test part) in each replicate it ran, and compared with the
+baseline (the default recipe's chosen variant unless told otherwise) on the replicates both ran.
 
 An experiment carries every output its baseline commit had, also those of stages it did not
 run (a grid that targets one stage). A name's figures count only where every stage they come
@@ -25,11 +27,13 @@ from typing import Any
 import yaml
 
 from facecls.errors import FaceclsError, one_line
-from facecls.evaluation.pairing import TEST_SCORES, ScoredFaces, paired_difference, read_scored_faces, verdict
+from facecls.evaluation.pairing import (OOF_SCORES, TEST_SCORES, ScoredFaces, paired_difference, read_scored_faces,
+                                        verdict)
 
-FOLD_KEY = "split.fold"
+# What a replicate is: the test part (split.fold) and the training seed. Not a recipe.
+REPLICATE_KEYS = ("split.fold", "train.seed")
 DEFAULT = "default"
-REFIT = "refit"  # the scored name of the refit stage's model
+PARTS = {"oof": OOF_SCORES, "test": TEST_SCORES}
 
 
 @dataclass
@@ -40,8 +44,9 @@ class Experiment:
     lock: dict = field(default_factory=dict)  # its dvc.lock
 
     @property
-    def fold(self) -> int:
-        return int(flatten(self.params).get(FOLD_KEY, 0))
+    def replicate(self) -> tuple[int, int]:
+        flat = flatten(self.params)
+        return tuple(int(flat.get(key, 0)) for key in REPLICATE_KEYS)
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -113,12 +118,10 @@ def ran_with_own_params(experiment: Experiment, stage: str) -> bool:
     return True
 
 
-def outputs_of(name: str) -> tuple[str, str, str]:
-    """(the stage that scores ``name``, its test faces file, its figures file): a variant's evaluate
-    stage, the ensemble stage, or the refit stage (``refit``: what predict.refit except_test trains)."""
-    if name == REFIT:
-        return "refit", f"results/refit/{TEST_SCORES}", "results/refit/summary.json"
-    return ("ensemble" if name == "ensemble" else f"evaluate@{name}", f"results/eval/{name}/{TEST_SCORES}",
+def outputs_of(name: str, part: str = "oof") -> tuple[str, str, str]:
+    """(the stage that scores ``name``, its scored faces file for ``part``, its figures file): a
+    variant's evaluate stage, or the ensemble stage."""
+    return ("ensemble" if name == "ensemble" else f"evaluate@{name}", f"results/eval/{name}/{PARTS[part]}",
             f"results/metrics/{name}.json")
 
 
@@ -146,18 +149,18 @@ def _show(value: Any) -> str:
 
 @dataclass
 class Scored:
-    """A recipe's scored name: its test faces and training CPU seconds per fold."""
+    """A recipe's scored name: its scored faces and training CPU seconds per replicate."""
 
-    faces: dict[int, ScoredFaces] = field(default_factory=dict)
-    cpu_seconds: dict[int, float] = field(default_factory=dict)
-    experiments: dict[int, str] = field(default_factory=dict)
+    faces: dict[tuple, ScoredFaces] = field(default_factory=dict)
+    cpu_seconds: dict[tuple, float] = field(default_factory=dict)
+    experiments: dict[tuple, str] = field(default_factory=dict)
 
 
 def gather(repo: Path, experiments: list[Experiment], defaults: dict[str, Any],
-           names: list[str] | None = None) -> tuple[dict[tuple[str, str], Scored], dict[str, Any]]:
+           names: list[str] | None = None, part: str = "oof") -> tuple[dict[tuple[str, str], Scored], dict[str, Any]]:
     """{(recipe, name): Scored} over the experiments, and the context (keys all of them set alike)."""
     flat = [flatten(e.params) for e in experiments]
-    keys = set().union(*flat) - {FOLD_KEY} if flat else set()
+    keys = set().union(*flat) - set(REPLICATE_KEYS) if flat else set()
     varying = {k for k in keys if len({f.get(k) for f in flat}) > 1}
     context = {k: flat[0].get(k) for k in sorted(keys - varying) if flat[0].get(k) != defaults.get(k)}
     results: dict[tuple[str, str], Scored] = {}
@@ -165,29 +168,34 @@ def gather(repo: Path, experiments: list[Experiment], defaults: dict[str, Any],
         recipe = recipe_of(experiment, defaults, varying)
         candidates = names or [stage.split("@", 1)[1] if "@" in stage else stage
                                for stage in experiment.lock.get("stages") or {}
-                               if stage.startswith("evaluate@") or stage in ("ensemble", REFIT)]
+                               if stage.startswith("evaluate@") or stage == "ensemble"]
+        replicate = experiment.replicate
         for name in candidates:
-            stage, scores_path, figures_path = outputs_of(name)
+            stage, scores_path, figures_path = outputs_of(name, part)
             if not ran_with_own_params(experiment, stage):
                 continue
             scored = results.setdefault((recipe, name), Scored())
-            if experiment.fold in scored.faces:
-                print(f"warning: {recipe} / {name}: fold {experiment.fold} ran twice "
-                      f"({scored.experiments[experiment.fold]}, {experiment.name}); keeping the first",
-                      file=sys.stderr)
+            if replicate in scored.faces:
+                print(f"warning: {recipe} / {name}: replicate {show_replicate(replicate)} ran twice "
+                      f"({scored.experiments[replicate]}, {experiment.name}); keeping the first", file=sys.stderr)
                 continue
             text = read_output(repo, experiment, scores_path)
-            if text is None:  # the refit stage with refit off, say: nothing scored
+            if text is None:  # an experiment of an older pipeline: nothing scored there
                 continue
-            scored.faces[experiment.fold] = read_scored_faces(text, f"{experiment.name}:{scores_path}")
+            scored.faces[replicate] = read_scored_faces(text, f"{experiment.name}:{scores_path}")
             metrics = json.loads(read_output(repo, experiment, figures_path) or "{}")
-            scored.cpu_seconds[experiment.fold] = float(metrics.get("train_cpu_seconds") or 0.0)
-            scored.experiments[experiment.fold] = experiment.name
+            scored.cpu_seconds[replicate] = float(metrics.get("train_cpu_seconds") or 0.0)
+            scored.experiments[replicate] = experiment.name
     return results, context
 
 
+def show_replicate(replicate: tuple) -> str:
+    """A replicate as the table names it: test fold / training seed."""
+    return "/".join(map(str, replicate))
+
+
 def compare(results: dict[tuple[str, str], Scored], baseline: tuple[str, str]) -> list[dict]:
-    """One row per (recipe, name): mean test HTER over its folds in common with the baseline, the
+    """One row per (recipe, name): mean HTER over its replicates in common with the baseline, the
     paired difference from the baseline with its interval, and the mean training CPU seconds."""
     if baseline not in results:
         known = ", ".join(f"{r} / {n}" for r, n in sorted(results)) or "none"
@@ -206,11 +214,12 @@ def compare(results: dict[tuple[str, str], Scored], baseline: tuple[str, str]) -
     return sorted(rows, key=lambda r: (not r["baseline"], r["hter"]))
 
 
-def rows_markdown(rows: list[dict], context: dict[str, Any]) -> str:
-    lines = ["| recipe | scored | folds | mean test HTER | difference from the baseline [paired 95 % interval] "
-             "| verdict | training CPU s |", "|---|---|---|---|---|---|---|"]
+def rows_markdown(rows: list[dict], context: dict[str, Any], part: str = "oof") -> str:
+    figure = "out-of-fold" if part == "oof" else "test"
+    lines = [f"| recipe | scored | replicates (test fold/seed) | mean {figure} HTER | difference from the baseline "
+             "[paired 95 % interval] | verdict | training CPU s |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        folds = ",".join(map(str, r["folds"]))
+        folds = ", ".join(map(show_replicate, r["replicates"]))
         difference = "—" if r["baseline"] else f"{r['difference']:+.4f} [{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}]"
         lines.append(f"| {r['recipe']} | {r['name']} | {folds} | {r['hter']:.4f} | {difference} | {r['verdict']} "
                      f"| {r['cpu_seconds']:.0f} |")
@@ -219,17 +228,17 @@ def rows_markdown(rows: list[dict], context: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def grid_table(repo: Path, baseline_name: str = "ensemble", names: list[str] | None = None,
+def grid_table(repo: Path, baseline_name: str, names: list[str] | None = None,
                all_commits: bool = False, params_path: Path | None = None,
-               baseline_recipe: str = DEFAULT) -> tuple[list[dict], dict[str, Any]]:
+               baseline_recipe: str = DEFAULT, part: str = "oof") -> tuple[list[dict], dict[str, Any]]:
     """Read the experiments of ``repo`` and compare every recipe's names with ``baseline_recipe``'s
     ``baseline_name`` (the default recipe's, unless told: two changes measured together compare
-    with the change they share)."""
+    with the change they share), on ``part``: out-of-fold faces or the test part."""
     from facecls.params import load_params
 
     defaults = flatten(load_params(params_path or repo / "params.yaml"))
     experiments = read_experiments(repo, all_commits)
     if not experiments:
-        raise FaceclsError(f"{repo}: no finished experiments (queue them with `dvc exp run --queue -S split.fold=...`)")
-    results, context = gather(repo, experiments, defaults, names)
+        raise FaceclsError(f"{repo}: no finished experiments (queue them with `dvc exp run --queue -S ...`)")
+    results, context = gather(repo, experiments, defaults, names, part)
     return compare(results, (baseline_recipe, baseline_name)), context

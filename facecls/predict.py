@@ -17,6 +17,7 @@ from facecls.models.files import load_model, model_file
 from facecls.models.inference import predict_scores
 from facecls.models.precision import precision_setting, scoring_precision
 
+
 def label_images(model: torch.nn.Module, images: np.ndarray, threshold: float, *, tta: bool,
                  device: torch.device, precision: str = "fp32") -> np.ndarray:
     """0/1 per image; ``precision`` resolved (fp32 or bf16)."""
@@ -31,7 +32,7 @@ def write_label_file(path, labels: np.ndarray) -> None:
 def label_with_every_variant(params: dict) -> list[dict]:
     """``val_img`` labelled by each scored variant of the finished run in the working directory
     (ensemble included), each with its own model file and threshold and the run's TTA setting,
-    as the predict stage would apply it without refit: [{variant, chosen, metrics, labels}]."""
+    as the predict stage would apply it: [{variant, chosen, metrics, labels}]."""
     _, tta = evaluate_settings(params)
     choice, device = predict_variant(params), pick_device(device_setting(params))
     metrics = read_metrics("results/metrics", scored_names(params))

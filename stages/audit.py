@@ -39,10 +39,10 @@ def main() -> None:
                f"{len(scores):,}\n(given label: 0 accessory, 1 none; score: out-of-sample P(label 1); "
                f"ranked by {settings['rank_by']})",
                empty="no label flagged")
-    summary = audit_summary(data, scores, ranked, settings, cpu_seconds)
+    summary = audit_summary(data, scores, ranked, cpu_seconds)
     write_json(OUT / "summary.json", summary)
     print(f"audit: {summary['flagged']} of {summary['faces']} labels flagged (train {summary['flagged_train']}, "
-          f"tune {summary['flagged_tune']}, test {summary['flagged_test']}); out-of-sample AUC "
+          f"test {summary['flagged_test']}); out-of-sample AUC "
           f"{summary['out_of_sample_auc']:.4f}; {cpu_seconds:.0f} CPU s")
 
 

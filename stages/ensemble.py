@@ -1,9 +1,9 @@
 """Stage ensemble: average the probabilities of the variants in ensemble.members.
 
-Writes models/ensemble.pt (one model file, loadable like any variant's) and
-results/metrics/ensemble.json with the same keys as evaluate@<variant>, its
-threshold chosen on the held-out part the same way. The members are fixed in
-params.yaml, not picked on that held-out part, so its held-out HTER is honest.
+Writes models/ensemble.pt (one model file, loadable like any variant's, with the mean of its
+members' out-of-fold scores) and results/metrics/ensemble.json with the same keys as
+evaluate@<variant>, its threshold chosen on those out-of-fold scores the same way. The members
+are fixed in params.yaml, not picked on any scored faces, so its figures are honest.
 The command line names the members whose model files dvc.yaml tracks.
 """
 
@@ -14,6 +14,7 @@ from facecls.data.prepared import load_labelled
 from facecls.device import device_setting
 from facecls.errors import fail_cleanly
 from facecls.evaluation.evaluate import evaluate_model, evaluate_settings
+from facecls.evaluation.out_of_fold import mean_out_of_fold, read_out_of_fold
 from facecls.models.ensemble import NAME, ensemble_members
 from facecls.models.files import load_ensemble, model_file, save_ensemble
 from facecls.models.precision import precision_setting
@@ -26,13 +27,16 @@ def main() -> None:
     members = ensemble_members(params, tracked=sys.argv[1:])
     method, tta = evaluate_settings(params)
     precision = precision_setting(params, NAME)
+    data = load_labelled("data/prepared")
     model, info = load_ensemble(members)
-    save_ensemble(model_file(NAME), model, info)
-    m = evaluate_model(NAME, model, info, load_labelled("data/prepared"), tta=tta, threshold_method=method,
+    oof = mean_out_of_fold([read_out_of_fold(i, len(data.labels), str(model_file(m)))
+                            for m, i in zip(members, info["members_info"])], members)
+    save_ensemble(model_file(NAME), model, info, out_of_fold=oof.record())
+    m = evaluate_model(NAME, model, info, data, oof, tta=tta, threshold_method=method,
                        metrics_path=Path(f"results/metrics/{NAME}.json"), out_dir=Path(f"results/eval/{NAME}"),
                        device=device_setting(params), precision=precision)
-    print(f"{NAME} of {', '.join(members)}: HTER {m['hter']:.4f} at threshold {m['threshold']:.3f} "
-          f"(HTER {m['hter_at_0_5']:.4f} at 0.5), recall 0 {m['recall_0']:.4f}, recall 1 {m['recall_1']:.4f}, "
+    print(f"{NAME} of {', '.join(members)}: out-of-fold HTER {m['oof_hter']:.4f}, test HTER {m['hter']:.4f} "
+          f"[{m['hter_ci95'][0]:.3f}, {m['hter_ci95'][1]:.3f}] at threshold {m['threshold']:.3f}, "
           f"AUC {m['auc']:.4f}, precision {m['score_precision']} ({precision})")
 
 

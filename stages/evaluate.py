@@ -1,4 +1,5 @@
-"""Stage evaluate@<variant>: held-out metrics, threshold, plot data and figures for one variant."""
+"""Stage evaluate@<variant>: the threshold from the variant's out-of-fold scores, its out-of-fold and
+test figures with intervals, plot data and figures."""
 
 import sys
 from pathlib import Path
@@ -20,9 +21,12 @@ def main() -> None:
     m = evaluate_variant(variant, Path(f"models/{variant}.pt"), load_labelled("data/prepared"), tta=tta,
                          threshold_method=method, metrics_path=Path(f"results/metrics/{variant}.json"),
                          out_dir=Path(f"results/eval/{variant}"), device=device_setting(params), precision=precision)
-    print(f"evaluate@{variant}: HTER {m['hter']:.4f} at threshold {m['threshold']:.3f} "
-          f"(HTER {m['hter_at_0_5']:.4f} at 0.5), recall 0 {m['recall_0']:.4f}, recall 1 {m['recall_1']:.4f}, "
-          f"AUC {m['auc']:.4f}, weights {m['weights']}, precision {m['score_precision']} ({precision})")
+    singles = m["fold_model_test_hter"]
+    print(f"evaluate@{variant}: out-of-fold HTER {m['oof_hter']:.4f} [{m['oof_hter_ci95'][0]:.3f}, "
+          f"{m['oof_hter_ci95'][1]:.3f}] ({m['n_oof']} faces); test HTER {m['hter']:.4f} [{m['hter_ci95'][0]:.3f}, "
+          f"{m['hter_ci95'][1]:.3f}] at threshold {m['threshold']:.3f}"
+          + (f" (one fold model: {min(singles):.4f}-{max(singles):.4f})" if len(singles) > 1 else "")
+          + f", AUC {m['auc']:.4f}, weights {m['weights']}, precision {m['score_precision']} ({precision})")
 
 
 if __name__ == "__main__":

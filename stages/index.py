@@ -9,8 +9,8 @@ from facecls.params import load_params
 
 @fail_cleanly
 def main() -> None:
-    tune, test, seed, fold = split_settings(load_params())
-    print(format_summary(build_index("data/manifest.json", "data/prepared", tune, test, seed, fold=fold)))
+    test, seed, fold = split_settings(load_params())
+    print(format_summary(build_index("data/manifest.json", "data/prepared", test, seed, fold=fold)))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def previous(tmp_path) -> Path:
     data = tmp_path / "data"
     earlier = small_archive(tmp_path / "earlier.zip")
     write_manifest(data / "manifest.json", check_archive(earlier))
-    build_index(data / "manifest.json", data / "prepared", 0.25, 0.25, 0)
+    build_index(data / "manifest.json", data / "prepared", 0.25, 0)
     extract_archive(earlier, data / "raw")
     (data / "raw" / "marker").write_text("earlier run")
     return data

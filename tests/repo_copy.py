@@ -59,12 +59,14 @@ def write_tiny_archive(path: Path, n_train: int = 96, n_val: int = 16, seed: int
 
 def tiny_params(variants: dict | None = None, epochs: int = 1, archive: str = TINY_ARCHIVE) -> dict:
     """The project's params.yaml with ``variants`` (default: two SimpleCNNs), ``epochs``, batches of
-    16, one CPU thread (tests share few cores) and a one-epoch, three-fold audit. With one variant,
-    the ensemble names it twice: dvc.yaml parses, and only a run of the ensemble stage would refuse it."""
+    16, one CPU thread (tests share few cores), two cross-validation folds and a one-epoch, three-fold
+    audit. With one variant, the ensemble names it twice: dvc.yaml parses, and only a run of the
+    ensemble stage would refuse it."""
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     params["data"]["archive"] = archive
     params["train"].update(epochs=epochs, batch_size=16, threads=1, nproc=1, device="cpu")
     params["audit"].update(epochs=1, batch_size=16, folds=3)
+    params["cv"]["folds"] = 2
     params["variants"] = variants or TWO_VARIANTS
     # Whatever names variants must name the tiny ones.
     params["predict"]["variant"] = "best"

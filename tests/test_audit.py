@@ -23,7 +23,7 @@ from tests.repo_copy import tiny_params, write_tiny_archive
 SHARED = Path(__file__).parents[1].parent / "shared" / "data"
 
 
-def prepared_from(archive: Path, root: Path, split=(0.1, 0.1)) -> Path:
+def prepared_from(archive: Path, root: Path, split=(0.1,)) -> Path:
     write_manifest(root / "manifest.json", check_archive(archive))
     build_index(root / "manifest.json", root / "prepared", *split, 0)
     return root / "prepared"
@@ -72,7 +72,7 @@ def test_the_stage_writes_its_list_sheet_and_counts(tmp_path, run_stage):
         rows = list(csv.DictReader(f))
     summary = json.loads((tmp_path / "results/audit/summary.json").read_text())
     assert summary["enabled"] and summary["faces"] == 120 and summary["flagged"] == len(rows)
-    assert summary["flagged_train"] + summary["flagged_tune"] + summary["flagged_test"] == len(rows)
+    assert summary["flagged_train"] + summary["flagged_test"] == len(rows)
     assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
     assert (tmp_path / "results/audit/label_issues.png").stat().st_size > 1000
     assert "labels flagged" in done.stdout

@@ -130,3 +130,18 @@ def test_to_float_and_normalize_shapes():
     x = to_float(images)
     assert x.shape == (2, 3, 64, 64) and 0 <= x.min() and x.max() <= 1
     assert normalize(x).shape == x.shape
+
+
+def test_translate_moves_the_whole_batch_by_whole_pixels_repeating_the_edges():
+    x = batch(n=4)
+    moved = augment(x, **OFF, translate=4, generator=gen(5))
+    offsets = set()
+    for dy in range(-4, 5):
+        for dx in range(-4, 5):
+            padded = torch.nn.functional.pad(x, (4, 4, 4, 4), mode="replicate")
+            if torch.equal(moved, padded[:, :, 4 + dy:68 + dy, 4 + dx:68 + dx]):
+                offsets.add((dy, dx))
+    assert len(offsets) == 1, "one shift of the whole batch, within 4 pixels each way"
+    draws = {tuple(augment(x, **OFF, translate=4, generator=gen(s))[0, 0, 10, 10:12].tolist()) for s in range(30)}
+    assert len(draws) > 5, "the shift is drawn anew"
+    assert torch.equal(augment(x, **OFF, translate=0, generator=gen(5)), x)

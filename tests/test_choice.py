@@ -5,23 +5,16 @@ import json
 import pytest
 
 from facecls.errors import FaceclsError
-from facecls.evaluation.choice import best_variant, chosen_variant, read_metrics, within_noise_on_tune
+from facecls.evaluation.choice import best_variant, chosen_variant, read_metrics
 
 
-def metrics(tune_hter, test_hter=0.2, seconds=10.0, width=0.04):
-    return {"tune_hter": tune_hter, "tune_hter_ci95": [tune_hter - width, tune_hter + width], "hter": test_hter,
-            "train_seconds": seconds}
+def metrics(oof_hter, test_hter=0.2, seconds=10.0):
+    return {"oof_hter": oof_hter, "hter": test_hter, "train_seconds": seconds}
 
 
-def test_the_ensemble_is_chosen_when_within_noise_of_the_lowest_tune_hter():
-    scored = {"a": metrics(0.10), "ensemble": metrics(0.13), "b": metrics(0.20)}
-    assert within_noise_on_tune(scored) == ["a", "ensemble"]
-    assert best_variant(scored) == "ensemble"
-
-
-def test_otherwise_the_lowest_tune_hter_is_chosen():
+def test_the_lowest_out_of_fold_hter_is_chosen():
     assert best_variant({"a": metrics(0.10), "ensemble": metrics(0.16), "b": metrics(0.12)}) == "a"
-    assert best_variant({"a": metrics(0.10), "b": metrics(0.12)}) == "a"
+    assert best_variant({"a": metrics(0.10), "ensemble": metrics(0.09)}) == "ensemble"
 
 
 def test_the_test_figures_never_enter_the_choice():
@@ -49,5 +42,5 @@ def test_missing_or_broken_metrics_file_is_named(tmp_path):
     with pytest.raises(FaceclsError, match="b.json: not valid JSON"):
         read_metrics(tmp_path, ["a", "b"])
     (tmp_path / "b.json").write_text(json.dumps({"hter": 0.1}))
-    with pytest.raises(FaceclsError, match="b.json: no numeric 'tune_hter'"):
+    with pytest.raises(FaceclsError, match="b.json: no numeric 'oof_hter'"):
         read_metrics(tmp_path, ["a", "b"])

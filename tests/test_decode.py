@@ -26,8 +26,8 @@ LABELS = [1, 1, 0, 1, 1, 1, 1, 0, 1, 0, 1, 1]
 @pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
 def test_every_compression_zipfile_writes_gives_the_same_arrays(tmp_path, compression):
     entries = exercise_entries(LABELS, val_numbers=range(1, 8))
-    build_index(checked(tmp_path / "stored", entries, zipfile.ZIP_STORED), tmp_path / "stored_out", 0.25, 0.25, 0)
-    build_index(checked(tmp_path / "packed", entries, compression), tmp_path / "packed_out", 0.25, 0.25, 0)
+    build_index(checked(tmp_path / "stored", entries, zipfile.ZIP_STORED), tmp_path / "stored_out", 0.25, 0)
+    build_index(checked(tmp_path / "packed", entries, compression), tmp_path / "packed_out", 0.25, 0)
     for name in ("train_img.npy", "val_img.npy", "train_img.csv", "val_img.csv"):
         assert (tmp_path / "stored_out" / name).read_bytes() == (tmp_path / "packed_out" / name).read_bytes(), name
 

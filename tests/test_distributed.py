@@ -20,6 +20,7 @@ from facecls.data.index import build_index
 from facecls.data.manifest import check_archive, write_manifest
 from facecls.data.prepared import load_labelled
 from facecls.errors import FaceclsError
+from facecls.evaluation.thresholds import hter_optimal_threshold
 from facecls.models.files import load_model
 from facecls.models.pretrained import RANDOM_START
 from facecls.training import distributed
@@ -31,7 +32,8 @@ from facecls.training.distributed import (
     gather_shards,
     local_batch_size,
 )
-from facecls.training.loop import steps_per_epoch, train_variant
+from facecls.training.cross_validation import train_cross_validated
+from facecls.training.loop import steps_per_epoch
 from tests.repo_copy import REPO, tiny_params, write_tiny_archive
 
 TORCHRUN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", distributed.RANK_ERRORS_ENV)
@@ -140,7 +142,7 @@ def prepared(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("prepared")
     write_tiny_archive(root / "tiny.zip", n_train=160, n_val=8)
     write_manifest(root / "manifest.json", check_archive(root / "tiny.zip"))
-    build_index(root / "manifest.json", root / "data" / "prepared", 0.1, 0.1, 42, workers=1)
+    build_index(root / "manifest.json", root / "data" / "prepared", 0.1, 42, workers=1)
     return root / "data" / "prepared"
 
 
@@ -166,32 +168,43 @@ def outputs(work: Path) -> set[str]:
 
 def test_two_processes_resume_after_a_crash_and_write_what_one_process_writes(tmp_path, prepared):
     one, params = stage_workdir(tmp_path, prepared, nproc=1)
-    train_variant({**variant_config(params, "simplecnn"), "start": RANDOM_START}, load_labelled(one / "data/prepared"),
-                  one / "models/simplecnn.pt", one / "results/train/simplecnn", one / ".cache/resume/simplecnn.pt")
+    data = load_labelled(one / "data/prepared")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(one)
+        train_cross_validated({**variant_config(params, "simplecnn"), "start": RANDOM_START}, data, 2, 0,
+                              one / "models/simplecnn.pt", one / "results/train/simplecnn")
     two, _ = stage_workdir(tmp_path, prepared, nproc=2)
-    (two / "models/simplecnn.pt").mkdir(parents=True)  # process 0 cannot write its model file there
+    blocked = two / ".cache/folds/simplecnn/fold1.pt"
+    blocked.mkdir(parents=True)  # process 0 cannot write the second fold model there
 
     crashed = train_stage(two)
 
     assert crashed.returncode == 1
     last_line = crashed.stderr.rstrip().splitlines()[-1]
-    assert last_line.startswith("error: ") and "simplecnn.pt" in last_line, crashed.stderr
+    assert last_line.startswith("error: ") and "fold1.pt" in last_line, crashed.stderr
     assert error_lines(crashed.stderr) == [last_line], "one error line, whichever process failed"
-    assert (two / ".cache/resume/simplecnn.pt").is_file(), "each finished epoch left a checkpoint"
+    assert (two / ".cache/resume/simplecnn-fold1.pt").is_file(), "each finished epoch left a checkpoint"
+    assert (two / ".cache/folds/simplecnn/fold0.pt").is_file(), "the first fold model was finished"
 
-    (two / "models/simplecnn.pt").rmdir()
+    blocked.rmdir()
     done = train_stage(two)
 
     assert done.returncode == 0, done.stderr
-    assert "resuming simplecnn after epoch 2" in done.stderr and "2 processes" in done.stdout
+    assert "simplecnn fold 1/2: finished before, kept" in done.stderr
+    assert "resuming simplecnn fold 2/2 after epoch 2" in done.stderr and "2 processes" in done.stdout
     assert outputs(two) == outputs(one)
     _, info_1 = load_model(one / "models/simplecnn.pt", expect_variant="simplecnn")
     _, info_2 = load_model(two / "models/simplecnn.pt", expect_variant="simplecnn")
     assert info_2["summary"]["processes"] == 2 and info_2["config"]["nproc"] == 2
-    assert [row["epoch"] for row in info_2["history"]] == [row["epoch"] for row in info_1["history"]] == [1, 2]
-    assert info_2["history"][0].keys() == info_1["history"][0].keys()
-    hter_1, hter_2 = info_1["summary"]["best_tune_hter"], info_2["summary"]["best_tune_hter"]
-    assert hter_1 <= 0.15 and hter_2 <= 0.15 and abs(hter_1 - hter_2) <= 0.1, (hter_1, hter_2)
-    metrics_1 = json.loads((one / "results/train/simplecnn/metrics.json").read_text())
-    metrics_2 = json.loads((two / "results/train/simplecnn/metrics.json").read_text())
+    for history_1, history_2 in zip(info_1["history"], info_2["history"]):
+        assert [row["epoch"] for row in history_2] == [row["epoch"] for row in history_1] == [1, 2]
+        assert history_2[0].keys() == history_1[0].keys()
+    hters = []
+    for info in (info_1, info_2):
+        rows, scores = info["out_of_fold"]["rows"].numpy(), info["out_of_fold"]["scores"].numpy()
+        assert rows.tolist() == data.train_rows.tolist()
+        hters.append(hter_optimal_threshold(data.labels[rows], scores)[1])
+    assert max(hters) <= 0.15 and abs(hters[0] - hters[1]) <= 0.1, hters
+    metrics_1 = json.loads((one / "results/train/simplecnn/fold_1/metrics.json").read_text())
+    metrics_2 = json.loads((two / "results/train/simplecnn/fold_1/metrics.json").read_text())
     assert metrics_2.keys() == metrics_1.keys() and metrics_2["step"] == metrics_1["step"]

@@ -1,6 +1,6 @@
 """DVC's experiment queue runs a parameter grid of this pipeline, two at a time; `dvc exp show`
-then compares them, and `facecls grid` pairs each recipe's test faces with the default's: the
-workflow the README shows."""
+then compares them, and `facecls grid` pairs each recipe's out-of-fold faces (or its test faces)
+with the default's: the workflow the README shows."""
 
 from __future__ import annotations
 
@@ -67,10 +67,16 @@ def test_a_queued_grid_runs_two_at_a_time_and_the_grid_pairs_its_recipes(tmp_pat
     assert set(rows) == {("default", "simplecnn"), ("default", "ensemble"), ("variants.simplecnn.lr=0.01", "simplecnn"),
                          ("variants.simplecnn.lr=0.01", "ensemble")}
     changed = rows[("variants.simplecnn.lr=0.01", "simplecnn")]
-    assert changed["folds"] == [0] and changed["verdict"] in ("better", "worse", "within noise")
+    assert changed["replicates"] == [[0, 0]] and changed["verdict"] in ("better", "worse", "within noise")
     assert changed["ci95"][0] <= changed["difference"] <= changed["ci95"][1]
     assert rows[("default", "simplecnn")]["verdict"] == "baseline"
-    assert "| variants.simplecnn.lr=0.01 | simplecnn | 0 |" in shown.stdout
+    assert "| variants.simplecnn.lr=0.01 | simplecnn | 0/0 |" in shown.stdout
+    assert "mean out-of-fold HTER" in shown.stdout
+
+    on_test = subprocess.run([sys.executable, "-m", "facecls.cli", "grid", "--baseline", "simplecnn", "--names",
+                              "simplecnn", "--part", "test"], cwd=repo, env=dvc_env(repo), capture_output=True,
+                             text=True, timeout=300)
+    assert on_test.returncode == 0 and "mean test HTER" in on_test.stdout, on_test.stderr
 
     # The same experiments compared with the changed recipe instead: the difference turns round.
     turned = subprocess.run([sys.executable, "-m", "facecls.cli", "grid", "--baseline", "simplecnn",

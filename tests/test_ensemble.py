@@ -14,11 +14,14 @@ from torch import nn
 from facecls.data.split import PARTS
 from facecls.errors import FaceclsError
 from facecls.evaluation.evaluate import evaluate_model, evaluate_variant
+from facecls.evaluation.out_of_fold import mean_out_of_fold, out_of_fold, read_out_of_fold
 from facecls.models.architectures import build_architecture
 from facecls.models.ensemble import EnsembleModel, build_ensemble, ensemble_members, member_spec
 from facecls.models.files import load_ensemble, load_model, save_ensemble, save_model
 from tests.conftest import REPO
 from tests.toy_faces import toy_set
+
+DATA = toy_set(n=80, tune=False)  # the faces the members below were scored on out of fold
 
 
 class FixedLogits(nn.Module):
@@ -91,12 +94,16 @@ def test_members_must_be_those_whose_files_dvc_tracks():
         ensemble_members(params(["a", "c"]), tracked=["a", "b"])
 
 
-def saved_member(path, variant: str, seed: int, train_seconds: float = 10.0) -> nn.Module:
+def saved_member(path, variant: str, seed: int, train_seconds: float = 10.0, data=DATA) -> nn.Module:
+    """A member's model file, with out-of-fold scores (made up) for the train part of ``data`` in two folds."""
     torch.manual_seed(seed)
     model = build_architecture("simplecnn")
+    rows = data.train_rows
+    scores = np.random.default_rng(seed).random(len(rows))
     save_model(path / f"{variant}.pt", model, {"variant": variant, "arch": "simplecnn", "mode": "full",
                                                "weights_used": "random", "lr": 0.002},
-               history=[], summary={"train_seconds": train_seconds})
+               history=[], summary={"train_seconds": train_seconds},
+               out_of_fold=out_of_fold(rows, rows % 2, scores).record())
     return model.eval()
 
 
@@ -144,7 +151,7 @@ def test_member_spec_keeps_what_rebuilds_the_member():
 @pytest.mark.parametrize("specs, problem", [
     ([], "non-empty list"),
     ([{"mode": "full"}], "naming their arch"),
-    ([{"arch": "ensemble"}], "cannot itself be an ensemble"),
+    ([{"arch": "ensemble"}], "lists no members"),
     ([{"arch": "vgg16"}], "arch: 'vgg16' is not one of"),
 ])
 def test_bad_member_configs_in_a_file_are_refused(specs, problem):
@@ -152,17 +159,49 @@ def test_bad_member_configs_in_a_file_are_refused(specs, problem):
         build_ensemble(specs)
 
 
+def test_a_member_that_is_a_mean_itself_is_rebuilt_as_one(tmp_path):
+    """A variant's file is the mean of its fold models; an ensemble of variants nests those means."""
+    folds = [build_architecture("simplecnn") for _ in range(2)]
+    config = {"variant": "v", "arch": "simplecnn", "mode": "full", "lr": 0.1,
+              "members": [{"variant": "v", "arch": "simplecnn", "mode": "full", "fold": k} for k in range(2)]}
+    save_model(tmp_path / "v.pt", EnsembleModel(folds), config)
+    single, info = load_model(tmp_path / "v.pt", expect_variant="v")
+    spec = member_spec(info["config"])
+    assert spec["members"][1] == {"variant": "v", "arch": "simplecnn", "mode": "full", "fold": 1} and "lr" not in spec
+    nested = build_ensemble([spec, {"variant": "w", "arch": "vgg64", "mode": "full"}])
+    assert isinstance(nested.members[0], EnsembleModel) and len(nested.members[0].members) == 2
+    nested.members[0].load_state_dict(single.state_dict())
+    x = faces(2)
+    with torch.no_grad():
+        assert torch.allclose(nested.members[0].eval()(x), single(x))
+
+
+def test_the_out_of_fold_scores_of_an_ensemble_are_its_members_mean_on_the_faces_both_scored():
+    rows = np.array([1, 2, 5, 8])
+    a = out_of_fold(rows, np.array([0, 1, 0, 1]), np.array([0.2, 0.4, 0.6, 0.8]))
+    b = out_of_fold(np.array([8, 2, 9]), np.array([1, 1, 0]), np.array([0.0, 0.2, 0.5]))
+    mean = mean_out_of_fold([a, b], ["a", "b"])
+    assert mean.rows.tolist() == [2, 8] and mean.fold.tolist() == [1, 1]
+    assert mean.scores == pytest.approx([0.3, 0.4])
+    other_folds = out_of_fold(np.array([8, 2]), np.array([0, 1]), np.array([0.0, 0.2]))
+    with pytest.raises(FaceclsError, match="a and b were trained over different folds"):
+        mean_out_of_fold([a, other_folds], ["a", "b"])
+    with pytest.raises(FaceclsError, match="no face scored out of fold by every one"):
+        mean_out_of_fold([a, out_of_fold(np.array([3]), np.array([0]), np.array([0.5]))], ["a", "b"])
+
+
 def test_evaluation_writes_the_keys_of_a_variant_but_no_training_curves(members, tmp_path):
     models, _ = members
-    data = toy_set(n=80)
+    data = DATA
     ensemble, info = load_ensemble(["a", "b"])
-    m = evaluate_model("ensemble", ensemble, info, data, tta=True, threshold_method="robust",
+    oof = mean_out_of_fold([read_out_of_fold(i, len(data.labels), "x") for i in info["members_info"]], ["a", "b"])
+    m = evaluate_model("ensemble", ensemble, info, data, oof, tta=True, threshold_method="robust",
                        metrics_path=tmp_path / "metrics" / "ensemble.json", out_dir=tmp_path / "eval")
     single = evaluate_variant("a", models / "a.pt", data, tta=True, threshold_method="robust",
                               metrics_path=tmp_path / "metrics" / "a.json", out_dir=tmp_path / "eval_a")
     assert json.loads((tmp_path / "metrics" / "ensemble.json").read_text()) == m
     assert m.keys() == single.keys()
-    assert m["train_seconds"] == pytest.approx(30.5) and m["best_epoch"] is None
+    assert m["train_seconds"] == pytest.approx(30.5) and m["epochs_run"] is None
     assert m["hter"] == pytest.approx(((1 - m["recall_0"]) + (1 - m["recall_1"])) / 2)
     assert not (tmp_path / "eval" / "training_curves.png").exists()
     for name in ("roc", "confusion", "confident_errors"):
@@ -178,7 +217,7 @@ def write_workspace(root, members: list[str]) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(p), encoding="utf-8")
     saved_member(root / "models", "a", 1)
     saved_member(root / "models", "b", 2)
-    data = toy_set(n=60)
+    data = DATA
     prepared = root / "data" / "prepared"
     prepared.mkdir(parents=True)
     np.save(prepared / "train_img.npy", data.images)
@@ -193,10 +232,11 @@ def test_stage_writes_the_model_and_the_metrics(tmp_path, run_stage):
     write_workspace(tmp_path, ["a", "b"])
     done = run_stage("ensemble", tmp_path, "a", "b")
     assert done.returncode == 0, done.stderr
-    assert "ensemble of a, b: HTER" in done.stdout
+    assert "ensemble of a, b: out-of-fold HTER" in done.stdout
     metrics = json.loads((tmp_path / "results" / "metrics" / "ensemble.json").read_text())
-    assert {"hter", "recall_0", "recall_1", "threshold", "auc", "hter_at_0_5", "weights"} <= metrics.keys()
-    assert (tmp_path / "models" / "ensemble.pt").is_file()
+    assert {"hter", "recall_0", "recall_1", "threshold", "auc", "hter_at_0_5", "weights", "oof_hter"} <= metrics.keys()
+    saved = torch.load(tmp_path / "models" / "ensemble.pt", weights_only=True)
+    assert saved["out_of_fold"]["rows"].tolist() == DATA.train_rows.tolist(), "its members' mean, kept in its file"
     assert (tmp_path / "results" / "eval" / "ensemble" / "threshold.json").is_file()
 
 

@@ -28,7 +28,7 @@ def refused_when_read(archive: Path, data: Path, tmp_path: Path) -> str:
     index and extract refuse it with the same message, leaving ``data`` as it was."""
     manifest = tmp_path / "fresh" / "manifest.json"
     write_manifest(manifest, check_archive(archive))
-    indexed = refusal(data, lambda: build_index(manifest, data / "prepared", 0.25, 0.25, 0))
+    indexed = refusal(data, lambda: build_index(manifest, data / "prepared", 0.25, 0))
     extracted = refusal(data, lambda: extract_archive(archive, data / "raw"))
     assert indexed == extracted
     return indexed

@@ -53,7 +53,7 @@ def test_damaged_archives_fail_only_as_facecls_errors(tmp_path):
             write_zip(work / "faces.zip", damaged, rng.choice(COMPRESSIONS))
         try:
             write_manifest(work / "data" / "manifest.json", check_archive(work / "faces.zip"))
-            build_index(work / "data" / "manifest.json", work / "data" / "prepared", 0.25, 0.25, 0)
+            build_index(work / "data" / "manifest.json", work / "data" / "prepared", 0.25, 0)
             extract_archive(work / "faces.zip", work / "data" / "raw")
             outcomes["checked, indexed and extracted"] += 1
         except FaceclsError as exc:

@@ -1,6 +1,9 @@
 """The training loop: it learns, stops early, resumes after a kill, and repeats itself."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from facecls.models import precision
 from facecls.models.files import load_model
 from facecls.training import loop as training
 from facecls.training.loop import class_pos_weight, train_variant
+from tests.conftest import REPO
 from tests.toy_faces import conv_output_dtypes, toy_config, toy_set
 
 
@@ -122,7 +126,7 @@ def test_a_resume_checkpoint_of_other_params_is_ignored(tmp_path, monkeypatch):
 
 
 def test_without_a_tune_part_it_trains_the_given_epochs_and_keeps_the_last(tmp_path):
-    """A refit: every labelled row trains, no early stopping can happen, the final weights are saved."""
+    """train.early_stopping 0: the schedule runs to its end and the final weights are saved."""
     data = toy_set(n=64)
     everything = type(data)(data.images, data.labels, np.zeros_like(data.part))
     summary = run(tmp_path, toy_config(epochs=3, patience=1), everything)
@@ -165,3 +169,18 @@ def test_lr_factor_slows_only_a_pretrained_backbone(tmp_path):
     pretrained = training.build(toy_config(lr_factor=0.1, lr=0.002, start=start), data)
     assert {g["name"]: g["base_lr"] for g in pretrained.optimizer.param_groups} == {
         "backbone": pytest.approx(0.0002), "head": 0.002}
+
+
+def test_in_a_log_file_each_epoch_is_one_line_without_progress_bar_updates(tmp_path):
+    """Output to a file (CI, `dvc repro > log`, a queued experiment): no carriage-return updates."""
+    script = ("from pathlib import Path\n"
+              "from facecls.training.loop import train_variant\n"
+              "from tests.toy_faces import toy_config, toy_set\n"
+              "train_variant(toy_config(epochs=2, batch_size=8), toy_set(n=96), Path('m.pt'), None, Path('r.pt'))\n")
+    with open(tmp_path / "log.txt", "w") as log:
+        done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    text = (tmp_path / "log.txt").read_text()
+    assert done.returncode == 0, text
+    assert "\r" not in text and "batch/s" not in text
+    assert [line.split(":")[0] for line in text.splitlines()] == ["toy epoch 1/2", "toy epoch 2/2"]

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from facecls.data.archive import archive_setting
+from facecls.data.folds import cv_settings
 from facecls.data.split import split_settings
 from facecls.device import device_setting
 from facecls.errors import FaceclsError
@@ -24,6 +25,7 @@ def validate_params(params: dict) -> None:
     """Every check the stages make, as a whole run makes them."""
     archive_setting(params)
     split_settings(params)
+    cv_settings(params)
     for name in params["variants"]:
         variant_config(params, name)
         precision_setting(params, name)
@@ -87,14 +89,25 @@ def test_an_unknown_precision_names_its_key(key):
 
 
 @pytest.mark.parametrize("value", [0, 1, -0.1, 1.5, "0.2", float("nan"), None])
-def test_split_fractions_must_lie_strictly_between_0_and_1(value):
-    for key in ("split.tune_fraction", "split.test_fraction"):
-        assert refusal(**{key: value}).startswith(f"params.yaml: {key} must be a number in (0, 1), got ")
+def test_the_test_fraction_must_lie_strictly_between_0_and_1(value):
+    assert refusal(**{"split.test_fraction": value}).startswith(
+        "params.yaml: split.test_fraction must be a number in (0, 1), got ")
 
 
-def test_split_fractions_must_leave_rows_to_train_on():
-    assert refusal(**{"split.tune_fraction": 0.5, "split.test_fraction": 0.5}).startswith(
-        "params.yaml: split.tune_fraction + split.test_fraction must be below 1")
+@pytest.mark.parametrize("value", [1, 0, 2.5, "5", None])
+def test_cross_validation_needs_two_folds_or_more(value):
+    assert refusal(**{"cv.folds": value}).startswith("params.yaml: cv.folds must be an integer >= 2, got ")
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("train.early_stopping", 0.5, "a share in [0, 0.5) (0: the schedule runs to its end)"),
+    ("train.early_stopping", -0.1, "a share in [0, 0.5)"),
+    ("train.fold_models", 0, "all or a positive integer"),
+    ("train.fold_models", "some", "all or a positive integer"),
+    ("train.augment.translate", 2.5, "whole pixels from 0 to 16"),
+])
+def test_the_cross_validation_knobs_are_checked(key, value, expected):
+    assert refusal(**{key: value}).startswith(f"params.yaml: {key} must be {expected}")
 
 
 def test_an_infinite_learning_rate_is_refused():
@@ -114,7 +127,7 @@ def test_a_missing_key_is_named():
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("split:\n  tune_fraction: 0.2\n seed: 1\n", "not valid YAML (line 3, column 2: expected <block end>, "
+    ("split:\n  test_fraction: 0.2\n seed: 1\n", "not valid YAML (line 3, column 2: expected <block end>, "
                                                 "but found '<block mapping start>')"),
     ("split: [0.2\n", "not valid YAML (line 2, column 1: expected ',' or ']', but got '<stream end>')"),
     ("- just\n- a list\n", "expected a mapping of sections"),

@@ -20,7 +20,7 @@ from tests.repo_copy import TWO_VARIANTS, dvc, dvc_env, make_tiny_repo
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 STAGES_AFTER_INDEX = [("audit",), ("train", "simplecnn"), ("train", "simplecnn_weighted"), ("evaluate", "simplecnn"),
                       ("evaluate", "simplecnn_weighted"), ("ensemble", "simplecnn", "simplecnn_weighted"),
-                      ("compare",), ("refit",), ("predict",)]
+                      ("compare",), ("predict",)]
 
 
 def declared_outputs(repo: Path) -> list[Path]:
@@ -51,7 +51,7 @@ def test_repro_writes_every_declared_output_and_a_second_repro_does_nothing(tmp_
     labels = (repo / "results" / "label_val.txt").read_text().splitlines()
     assert len(labels) == 21 and set(labels) <= {"0", "1"}
     summary = (repo / "results" / "summary.md").read_text()
-    assert "simplecnn_weighted" in summary and "Chosen: **" in summary and "95 % bootstrap intervals" in summary
+    assert "simplecnn_weighted" in summary and "Chosen: **" in summary and "95 % bootstrap" in summary
 
     # DVC compares a few figures per variant, the chosen one and its HTER, and the audit's counts;
     # diagnostics are not metrics.
@@ -62,10 +62,13 @@ def test_repro_writes_every_declared_output_and_a_second_repro_does_nothing(tmp_
     figures = files["results/summary.json"]["data"]
     assert figures["chosen"] in [*TWO_VARIANTS, "ensemble"]
     for name in [*TWO_VARIANTS, "ensemble"]:
-        assert set(figures[name]) == {"hter", "hter_ci95", "recall_0", "recall_1", "auc"}
+        assert set(figures[name]) == {"hter", "hter_ci95", "oof_hter", "oof_hter_ci95"}
     metrics = json.loads((repo / "results" / "metrics" / "simplecnn.json").read_text())
-    assert {"hter", "hter_ci95", "recall_0", "recall_1", "auc", "threshold", "hter_at_0_5", "weights", "tune_hter",
-            "n_train", "n_tune", "n_test", "n_test_class_0", "torch", "threads", "device"} <= set(metrics)
+    assert {"hter", "hter_ci95", "recall_0", "recall_1", "auc", "threshold", "hter_at_0_5", "weights", "oof_hter",
+            "oof_hter_ci95", "n_oof", "n_train", "n_test", "n_test_class_0", "torch", "threads",
+            "device"} <= set(metrics)
+    assert metrics["n_oof"] == metrics["n_train"], "every train face is scored out of fold"
+    assert len(metrics["fold_model_test_hter"]) == 2, "one test figure per fold model beside the mean's"
     # The precisions train.precision (auto) resolved to on this machine, and the knob for `facecls label`.
     assert {metrics["train_precision"], metrics["score_precision"]} <= {"fp32", "bf16"}
     exported = torch.load(repo / "results" / "model.pt", weights_only=True)
@@ -101,10 +104,10 @@ def test_two_forced_runs_on_one_machine_give_the_same_weights_and_numbers(tmp_pa
 
 
 def test_no_test_label_reaches_training_early_stopping_threshold_or_choice(tmp_path, run_stage):
-    """Flip every label of the test part after the split: the models, thresholds, tune figures, the
-    chosen variant and label_val.txt stay as they were; only the reported test figures move. Training
-    drops the faces the label audit flags, so the audit's flags reach training: the test labels must
-    not reach them."""
+    """Flip every label of the test part after the split: the models, thresholds, out-of-fold figures,
+    the chosen variant and label_val.txt stay as they were; only the reported test figures move.
+    Training drops the faces the label audit flags, so the audit's flags reach training: the test
+    labels must not reach them."""
     repo = make_tiny_repo(tmp_path, variants=TWO_VARIANTS, epochs=2, n_train=96, n_val=16)
     set_params(repo, lambda p: p["train"].update(label_issues="drop"))
     dvc(repo, "repro")
@@ -132,8 +135,8 @@ def test_no_test_label_reaches_training_early_stopping_threshold_or_choice(tmp_p
         assert same_tensors(weights_of(repo, name), before["models"][name]), name
     for name, old in before["metrics"].items():
         new = json.loads((repo / "results" / "metrics" / f"{name}.json").read_text())
-        assert (new["threshold"], new["tune_hter"], new["best_epoch"]) == (old["threshold"], old["tune_hter"],
-                                                                           old["best_epoch"]), name
+        assert (new["threshold"], new["oof_hter"], new["epochs_run"]) == (old["threshold"], old["oof_hter"],
+                                                                          old["epochs_run"]), name
         assert new["hter"] != old["hter"], f"{name}: the poisoned test labels must show in the test figures"
     assert json.loads((repo / "results" / "summary.json").read_text())["chosen"] == before["chosen"]
     assert (repo / "results" / "label_val.txt").read_text() == before["labels"]
@@ -163,8 +166,9 @@ def test_starting_weights_are_a_tracked_input_in_both_directions(tmp_path):
     assert "Running stage 'train@mobilenet'" in rerun and "Running stage 'train@simplecnn'" not in rerun
     assert json.loads(record.read_text())["weights"] == "imagenet"
     started_from = weights_of(repo, "mobilenet")
-    frozen = "backbone.features.0.0.weight"  # head mode: the backbone keeps the file's weights
+    frozen = "members.0.backbone.features.0.0.weight"  # head mode: each fold model's backbone keeps the file's
     assert torch.equal(started_from[frozen], imagenet["features.0.0.weight"])
+    assert torch.equal(started_from[frozen.replace("members.0", "members.1")], imagenet["features.0.0.weight"])
 
     (repo / "data" / "weights" / "mobilenet_v2-b0353104.pth").unlink()
     rerun = dvc(repo, "repro", *targets)
@@ -201,24 +205,28 @@ def test_faces_sample_label_file_scores_well_against_the_truth(tmp_path):
     assert lines[-1].startswith("The truth HTER falls inside the test interval for ")
 
 
-def test_refit_except_test_trains_on_train_and_tune_and_reports_its_own_test_figures(tmp_path):
-    repo = make_tiny_repo(tmp_path, variants=TWO_VARIANTS, epochs=1, n_train=96, n_val=12)
-    set_params(repo, lambda p: p["predict"].update(refit="except_test", variant="simplecnn"))
+def test_every_train_face_is_scored_once_out_of_fold_and_the_folds_rerun_training_only(tmp_path):
+    """cv.folds models per variant, each scoring the fold it never trained on: every train face
+    exactly once, no test face. A change of cv.folds retrains; it never decodes the archive again."""
+    repo = make_tiny_repo(tmp_path, variants=TWO_VARIANTS, epochs=1, n_train=96, n_val=8)
+    set_params(repo, lambda p: p["variants"]["simplecnn"].update(fold_models=1))
     dvc(repo, "repro")
-    summary = json.loads((repo / "results" / "refit" / "summary.json").read_text())
-    metrics = json.loads((repo / "results" / "metrics" / "simplecnn.json").read_text())
-    assert summary["refit"] == "except_test" and summary["variant"] == "simplecnn"
-    assert summary["threshold"] == metrics["threshold"], "the refit keeps its variant's tune threshold"
-    scored = list(csv.DictReader((repo / "results" / "refit" / "test_scores.csv").open(newline="")))
-    assert len(scored) == metrics["n_test"] and 0 <= summary["hter"] <= summary["hter_ci95"][1] <= 1
-    exported = torch.load(repo / "results" / "model.pt", weights_only=True)
-    refitted = torch.load(repo / "results" / "refit" / "model.pt", weights_only=True)
-    assert same_tensors(exported["state_dict"], refitted["state_dict"]), "the refit labels val_img"
-    assert exported["test_metrics"]["hter"] == summary["hter"] and exported["refit"] == "except_test"
-    trained_on = refitted["history"][-1]
-    assert "tune_hter" not in trained_on, "tune joined the training part: nothing left to stop early on"
+    parts = [row["part"] for row in csv.DictReader((repo / "data" / "prepared" / "train_img.csv").open(newline=""))]
+    train_rows = {i for i, part in enumerate(parts) if part == "train"}
+    # The ensemble of both averages them on the faces both scored out of fold: simplecnn's one fold.
+    for name, models in (("simplecnn_weighted", 2), ("simplecnn", 1), ("ensemble", 1)):
+        scored = list(csv.DictReader((repo / "results" / "eval" / name / "oof_scores.csv").open(newline="")))
+        rows = [int(r["row"]) for r in scored]
+        assert len(rows) == len(set(rows)) and set(rows) <= train_rows, name
+        assert len({r["fold"] for r in scored}) == models, name
+        if models == 2:
+            assert set(rows) == train_rows, f"{name}: every train face, once"
+        saved = torch.load(repo / "models" / f"{name}.pt", weights_only=True)
+        leaves = saved["config"]["members"] if name != "ensemble" else saved["config"]["members"][0]["members"]
+        assert len(leaves) == models and [m["fold"] for m in leaves] == list(range(models)), name
+    assert (repo / "results" / "train" / "simplecnn_weighted" / "fold_1" / "metrics.json").exists()
 
-    set_params(repo, lambda p: p["predict"].update(refit=False))
-    dvc(repo, "repro")
-    assert json.loads((repo / "results" / "refit" / "summary.json").read_text()) == {"refit": False}
-    assert not (repo / "results" / "refit" / "model.pt").exists()
+    set_params(repo, lambda p: p["cv"].update(folds=3))
+    status = dvc(repo, "status")
+    assert "train@simplecnn:" in status and "train@simplecnn_weighted:" in status
+    assert "index:" not in status and "check:" not in status and "audit:" not in status

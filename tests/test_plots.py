@@ -24,43 +24,46 @@ def assert_valid_png(path, written):
     assert plt.get_fignums() == []
 
 
-def history(epochs):
-    return [{"epoch": epoch, "train_loss": 1 / epoch, "tune_loss": 1 / epoch + 0.1,
-             "tune_hter": 0.3 / epoch + 0.01 * epoch} for epoch in range(1, epochs + 1)]
+def history(epochs, tuned=True):
+    return [{"epoch": epoch, "train_loss": 1 / epoch,
+             **({"tune_loss": 1 / epoch + 0.1, "tune_hter": 0.3 / epoch + 0.01 * epoch} if tuned else {})}
+            for epoch in range(1, epochs + 1)]
 
 
 @pytest.mark.parametrize("epochs", [1, 12])
-def test_training_curves(tmp_path, epochs):
+@pytest.mark.parametrize("tuned", [True, False])
+def test_training_curves_of_several_fold_models(tmp_path, epochs, tuned):
     path = tmp_path / "nested" / "curves.png"
-    assert_valid_png(path, plot_training_curves(history(epochs), path, "training curves"))
+    assert_valid_png(path, plot_training_curves([history(epochs, tuned)] * 3, path, "training curves"))
 
 
-def legend_texts(monkeypatch, rows, path) -> list[str]:
-    """The legend entries of the training-curves figure, read just before it is saved."""
+def panels_and_legend(monkeypatch, histories, path) -> tuple[int, list[str]]:
+    """The panels and legend entries of the training-curves figure, read just before it is saved."""
     import facecls.evaluation.plots as plots
 
-    seen, save = [], plots._save
+    seen, save = {}, plots._save
 
     def capture(fig, target):
-        seen.extend(t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts())
+        seen["panels"] = len(fig.axes)
+        seen["legend"] = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
         return save(fig, target)
 
     monkeypatch.setattr(plots, "_save", capture)
-    plot_training_curves(rows, path, "t")
-    return seen
+    plot_training_curves(histories, path, "t")
+    return seen["panels"], seen["legend"]
 
 
-def test_training_curves_show_the_hter_at_0_5_beside_the_flattering_best_threshold(tmp_path, monkeypatch):
-    rows = [{**row, "tune_hter_at_0_5": row["tune_hter"] + 0.05} for row in history(5)]
-    texts = legend_texts(monkeypatch, rows, tmp_path / "with.png")
-    assert "tune HTER, best threshold" in texts and "tune HTER at 0.5" in texts
-    assert "tune HTER at 0.5" not in legend_texts(monkeypatch, history(5), tmp_path / "without.png")
+def test_the_tune_panel_shows_only_where_early_stopping_read_a_tune_part(tmp_path, monkeypatch):
+    assert panels_and_legend(monkeypatch, [history(5), history(4)], tmp_path / "a.png") == (
+        2, ["fold model 1", "fold model 2"])
+    assert panels_and_legend(monkeypatch, [history(5, tuned=False)], tmp_path / "b.png") == (1, ["training loss"])
 
 
 def test_training_curves_reject_missing_keys(tmp_path):
-    with pytest.raises(ValueError, match="tune_hter"):
-        plot_training_curves([{"epoch": 1, "train_loss": 1.0, "tune_loss": 1.0}],
-                             tmp_path / "c.png", "t")
+    with pytest.raises(ValueError, match="train_loss"):
+        plot_training_curves([[{"epoch": 1, "tune_loss": 1.0}]], tmp_path / "c.png", "t")
+    with pytest.raises(ValueError, match="empty"):
+        plot_training_curves([[]], tmp_path / "c.png", "t")
 
 
 def test_roc(tmp_path):
@@ -115,8 +118,12 @@ def test_replaces_an_existing_file(tmp_path):
 
 
 def test_forest_plot_of_intervals(tmp_path):
-    rows = [{"name": "a", "value": 0.1, "low": 0.05, "high": 0.16, "marked": True},
-            {"name": "b", "value": 0.3, "low": 0.2, "high": 0.41, "marked": False}]
+    def both(oof, test):
+        return [{"label": "out of fold", "value": oof, "low": oof - 0.02, "high": oof + 0.02},
+                {"label": "test", "value": test, "low": test - 0.05, "high": test + 0.06}]
+
+    rows = [{"name": "a", "marked": True, "intervals": both(0.1, 0.12)},
+            {"name": "b", "marked": False, "intervals": both(0.3, 0.25)}]
     path = tmp_path / "summary.png"
     assert_valid_png(path, plot_intervals(rows, path, "test HTER", "HTER"))
     with pytest.raises(ValueError, match="no rows"):

@@ -152,6 +152,6 @@ def test_the_comparing_plots_name_every_scored_variant():
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     plots = {name: spec for entry in pipeline()["plots"] if isinstance(entry, dict) for name, spec in entry.items()}
     roc = next(spec for name, spec in plots.items() if name.startswith("ROC"))
-    tune = next(spec for name, spec in plots.items() if name.startswith("Tune HTER"))
+    loss = next(spec for name, spec in plots.items() if name.startswith("Training loss"))
     assert set(roc["y"]) == {f"results/eval/{v}/roc.json" for v in [*params["variants"], "ensemble"]}
-    assert set(tune["y"]) == {f"results/train/{v}/plots/metrics/tune_hter.tsv" for v in params["variants"]}
+    assert set(loss["y"]) == {f"results/train/{v}/fold_0/plots/metrics/train_loss.tsv" for v in params["variants"]}

@@ -46,13 +46,14 @@ def test_command_prints_the_hter_and_fails_cleanly_on_a_bad_file(tmp_path):
 
 
 def test_table_marks_the_chosen_variant_and_whether_the_truth_lies_in_the_test_interval():
-    rows = [{"variant": "a", "chosen": True, "tune_hter": 0.1, "test_hter": 0.11, "test_hter_ci95": [0.05, 0.15],
-             "threshold": 0.5, "train_seconds": 12.3, "truth_hter": 0.12, "truth_recall_0": 0.8,
-             "truth_recall_1": 0.96},
-            {"variant": "b", "chosen": False, "tune_hter": 0.2, "test_hter": 0.21, "test_hter_ci95": [0.15, 0.24],
-             "threshold": 0.7, "train_seconds": None, "truth_hter": 0.25, "truth_recall_0": 0.5,
-             "truth_recall_1": 1.0}]
+    rows = [{"variant": "a", "chosen": True, "oof_hter": 0.1, "oof_hter_ci95": [0.08, 0.12], "test_hter": 0.11,
+             "test_hter_ci95": [0.05, 0.15], "threshold": 0.5, "train_seconds": 12.3, "truth_hter": 0.12,
+             "truth_recall_0": 0.8, "truth_recall_1": 0.96},
+            {"variant": "b", "chosen": False, "oof_hter": 0.2, "oof_hter_ci95": [0.17, 0.23], "test_hter": 0.21,
+             "test_hter_ci95": [0.15, 0.24], "threshold": 0.7, "train_seconds": None, "truth_hter": 0.25,
+             "truth_recall_0": 0.5, "truth_recall_1": 1.0}]
     table = rows_markdown(rows).splitlines()
-    assert table[2] == "| a (chosen) | 0.1000 | 0.1100 [0.050–0.150] | 0.500 | 0.1200 | yes | 0.800 / 0.960 | 12 s |"
-    assert table[3].startswith("| b | 0.2000 | 0.2100 [0.150–0.240] | 0.700 | 0.2500 | no |")
+    assert table[2] == ("| a (chosen) | 0.1000 [0.080–0.120] | 0.1100 [0.050–0.150] | 0.500 | 0.1200 | yes | "
+                        "0.800 / 0.960 | 12 s |")
+    assert table[3].startswith("| b | 0.2000 [0.170–0.230] | 0.2100 [0.150–0.240] | 0.700 | 0.2500 | no |")
     assert table[-1] == "The truth HTER falls inside the test interval for 1 of 2 variants."

@@ -8,8 +8,10 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from sklearn.model_selection import train_test_split
+
 from facecls.data.prepared import LabelledSet
-from facecls.data.split import stratified_split
+from facecls.data.split import TRAIN, TUNE, stratified_split
 from facecls.models.pretrained import RANDOM_START
 
 
@@ -24,11 +26,17 @@ def toy_images(labels: np.ndarray, seed: int = 0) -> np.ndarray:
     return images
 
 
-def toy_set(n: int = 240, seed: int = 0, class_0: float = 0.25) -> LabelledSet:
+def toy_set(n: int = 240, seed: int = 0, class_0: float = 0.25, tune: bool = True) -> LabelledSet:
+    """Train and test parts, 80 / 20; with ``tune``, a quarter of train set aside as a tune part (what a
+    fold model with early stopping sees)."""
     rng = np.random.default_rng(seed)
     labels = (rng.random(n) >= class_0).astype(np.uint8)
     labels[:4], labels[4:8] = 0, 1
-    return LabelledSet(toy_images(labels, seed), labels, stratified_split(labels, 0.2, 0.2, seed))
+    part = stratified_split(labels, 0.2, seed)
+    if tune:
+        train = np.flatnonzero(part == TRAIN)
+        part[train_test_split(train, test_size=0.25, stratify=labels[train], random_state=seed)[1]] = TUNE
+    return LabelledSet(toy_images(labels, seed), labels, part)
 
 
 def toy_config(**overrides) -> dict:
@@ -36,7 +44,7 @@ def toy_config(**overrides) -> dict:
         "variant": "toy", "arch": "simplecnn", "mode": "full", "weights": "random", "weights_fallback": "random",
         "weighted": False, "pos_weight": None, "lr_factor": 1.0, "stem_stride": 1, "epochs": 3,
         "batch_size": 16, "lr": 0.003, "optimizer": "adamw", "weight_decay": 0.0, "schedule": "onecycle",
-        "label_smoothing": 0.0, "patience": 5, "ema": 0, "self_training": False, "pseudo_confidence": 0.9,
+        "label_smoothing": 0.0, "early_stopping": 0, "patience": 5, "ema": 0, "fold_models": "all",
         "label_issues": "keep", "seed": 0, "device": "cpu", "precision": "auto", "threads": 1,
         "nproc": 1,
         "augment": {"flip": True, "shift": 0.0, "scale": 0.0, "color": 0.0}, "start": RANDOM_START,

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from facecls.data.prepared import LabelledSet
-from facecls.data.split import PARTS, TEST
+from facecls.data.split import PARTS, TEST, TRAIN
 
 
 def rank_issues(labels: np.ndarray, scores: np.ndarray, part: np.ndarray, filter_by: str,
@@ -45,18 +45,16 @@ def issue_rows(data: LabelledSet, scores: np.ndarray, ranked: np.ndarray) -> lis
              "score": f"{scores[i]:.4f}"} for rank, i in enumerate(ranked.tolist(), start=1)]
 
 
-def audit_summary(data: LabelledSet, scores: np.ndarray, ranked: np.ndarray, settings: dict,
-                  cpu_seconds: float) -> dict:
-    """Counts for results/audit/summary.json (DVC metrics)."""
+def audit_summary(data: LabelledSet, scores: np.ndarray, ranked: np.ndarray, cpu_seconds: float) -> dict:
+    """Counts for results/audit/summary.json (DVC metrics; the settings behind them are params already)."""
     flagged_part = data.part[ranked]
     return {
         "enabled": True, "faces": int(len(data.labels)), "flagged": int(ranked.size),
-        **{f"flagged_{name}": int((flagged_part == code).sum()) for code, name in enumerate(PARTS)},
+        **{f"flagged_{PARTS[code]}": int((flagged_part == code).sum()) for code in (TRAIN, TEST)},
         **{f"flagged_given_{c}": int((data.labels[ranked] == c).sum()) for c in (0, 1)},
         # How well the audit's models separate the classes: flags from weak models mean little.
         "out_of_sample_auc": round(float(roc_auc_score(data.labels, scores)), 4),
         "cpu_seconds": round(cpu_seconds, 1),
-        **{k: settings[k] for k in ("folds", "arch", "epochs", "filter_by", "rank_by")},
     }
 
 

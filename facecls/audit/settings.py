@@ -20,8 +20,8 @@ KEYS = ("enabled", "folds", "arch", "epochs", "batch_size", "lr", "filter_by", "
 # The audit models' training knobs that params.yaml does not set: the variants' defaults of today,
 # frozen here (class-weighted, so that the minority class gets scores worth ranking).
 RECIPE = {"lr_factor": 1.0, "optimizer": "adamw", "weight_decay": 0.0005, "schedule": "onecycle",
-          "label_smoothing": 0.0, "augment": {"flip": True, "shift": 0.06}, "ema": 0, "self_training": False,
-          "pseudo_confidence": 0.9, "label_issues": "keep", "nproc": 1, "weighted": True}
+          "label_smoothing": 0.0, "augment": {"flip": True, "shift": 0.06}, "ema": 0, "early_stopping": 0,
+          "label_issues": "keep", "fold_models": "all", "nproc": 1, "weighted": True}
 MACHINE = ("device", "precision", "threads")  # taken from train: where and how this machine computes
 
 

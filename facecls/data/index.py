@@ -29,13 +29,13 @@ def _write_csv(path: Path, header: list[str], rows) -> None:
         writer.writerows(rows)
 
 
-def build_index(manifest_path: str | Path, out_dir: str | Path, tune_fraction: float, test_fraction: float,
-                seed: int, workers: int | None = None, fold: int = 0) -> dict:
+def build_index(manifest_path: str | Path, out_dir: str | Path, test_fraction: float, seed: int,
+                workers: int | None = None, fold: int = 0) -> dict:
     manifest, out_dir = load_manifest(manifest_path), Path(out_dir)
     entries = {folder: manifest.entries(folder) for folder in manifest.folders}
     train_numbers, val_numbers = manifest.numbers("train_img"), manifest.numbers("val_img")
     train_labels = manifest.labels[train_numbers - 1]
-    part = stratified_split(train_labels, tune_fraction, test_fraction, seed, fold)
+    part = stratified_split(train_labels, test_fraction, seed, fold)
     source = ArchiveSource(str(manifest.archive))
     try:
         with atomic_dir(out_dir) as tmp:
@@ -66,7 +66,7 @@ def build_index(manifest_path: str | Path, out_dir: str | Path, tune_fraction: f
 def format_summary(summary: dict) -> str:
     lines = [f"{name:8s} {c['n']:6d} images, class 0: {c['class_0']:6d}" for name, c in summary["parts"].items()]
     if summary.get("fold"):
-        lines.append(f"(fold {summary['fold']}: tune and test rotated along the seeded order)")
+        lines.append(f"(fold {summary['fold']}: the test part rotated along the seeded order)")
     lines.append(f"val_img  {summary['val_img']:6d} images (unlabelled)")
     if summary["resized"]:
         lines.append(f"resized to 64x64: {summary['resized']} images")

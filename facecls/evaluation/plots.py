@@ -39,43 +39,43 @@ def _save(fig, path) -> Path:
     return Path(path)
 
 
-def plot_training_curves(history: list[dict], path, title: str) -> Path:
-    """Losses per epoch (left) and tune HTER per epoch with the best epoch marked (right).
+def plot_training_curves(histories: list[list[dict]], path, title: str) -> Path:
+    """Training loss per epoch, one line per fold model (left); where early stopping read a tune
+    part, its HTER per epoch with each model's kept epoch marked (right).
 
-    ``history`` has one dict per epoch with ``epoch``, ``train_loss``,
-    ``tune_loss``, ``tune_hter`` (at that epoch's HTER-optimal threshold,
-    what early stopping compares) and optionally ``tune_hter_at_0_5``
-    (drawn beside the HTER: the optimal threshold flatters a small tune part).
+    Each history has one dict per epoch with ``epoch`` and ``train_loss``, and with early stopping
+    ``tune_loss`` and ``tune_hter`` (at that epoch's HTER-optimal threshold, what it compares).
     """
-    if not history:
+    if not histories or not all(histories):
         raise ValueError("history is empty: no epochs to plot")
-    for key in ("epoch", "train_loss", "tune_loss", "tune_hter"):
-        if any(key not in row for row in history):
-            raise ValueError(f"every history row needs {key!r}")
-    column = {key: np.array([row[key] for row in history], dtype=float)
-              for key in ("epoch", "train_loss", "tune_loss", "tune_hter")}
-    epochs = column["epoch"]
-    marker = "o" if len(history) <= 40 else None
+    for history in histories:
+        for key in ("epoch", "train_loss"):
+            if any(key not in row for row in history):
+                raise ValueError(f"every history row needs {key!r}")
+    tuned = all("tune_hter" in row for history in histories for row in history)
+    marker = "o" if max(len(h) for h in histories) <= 40 else None
 
     with plt.rc_context(STYLE):
-        fig, (loss_ax, hter_ax) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
-        loss_ax.plot(epochs, column["train_loss"], marker=marker, label="training loss")
-        loss_ax.plot(epochs, column["tune_loss"], marker=marker, label="tune loss")
-        loss_ax.set(title="Loss", xlabel="epoch", ylabel="loss")
-        loss_ax.legend(loc="best")
-
-        hters = column["tune_hter"]
-        best = int(np.nanargmin(hters))
-        hter_ax.plot(epochs, hters, marker=marker, color="tab:red", label="tune HTER, best threshold")
-        if all("tune_hter_at_0_5" in row for row in history):
-            hter_ax.plot(epochs, [row["tune_hter_at_0_5"] for row in history], marker=marker, color="0.5",
-                         linestyle="--", label="tune HTER at 0.5")
-        hter_ax.scatter([epochs[best]], [hters[best]], s=160, facecolors="none",
-                        edgecolors="black", linewidths=2, zorder=3,
-                        label=f"best: epoch {epochs[best]:g}, HTER {hters[best]:.4f}")
-        hter_ax.set(title="Tune HTER (lower is better)", xlabel="epoch", ylabel="HTER")
-        hter_ax.legend(loc="best")
-        for ax in (loss_ax, hter_ax):
+        fig, axes = plt.subplots(1, 2 if tuned else 1, figsize=(12 if tuned else 7, 4.6), layout="constrained",
+                                 squeeze=False)
+        loss_ax = axes[0][0]
+        for k, history in enumerate(histories):
+            epochs = [row["epoch"] for row in history]
+            line, = loss_ax.plot(epochs, [row["train_loss"] for row in history], marker=marker,
+                                 label=f"fold model {k + 1}" if len(histories) > 1 else "training loss")
+            if tuned:
+                loss_ax.plot(epochs, [row["tune_loss"] for row in history], color=line.get_color(), linestyle="--")
+                hters = np.array([row["tune_hter"] for row in history], dtype=float)
+                best = int(np.nanargmin(hters))
+                axes[0][1].plot(epochs, hters, marker=marker, color=line.get_color())
+                axes[0][1].scatter([epochs[best]], [hters[best]], s=160, facecolors="none", edgecolors="black",
+                                   linewidths=2, zorder=3)
+        loss_ax.set(title="Loss" + (" (dashed: tune part)" if tuned else ""), xlabel="epoch", ylabel="loss")
+        loss_ax.legend(loc="best", fontsize=9)
+        if tuned:
+            axes[0][1].set(title="Tune HTER, best threshold (circled: the epoch kept)", xlabel="epoch",
+                           ylabel="HTER")
+        for ax in axes[0]:
             ax.xaxis.get_major_locator().set_params(integer=True)
         fig.suptitle(title)
     return _save(fig, path)
@@ -165,25 +165,34 @@ def plot_confident_errors(images, y_true, scores, threshold: float, path, title:
 
 
 def plot_intervals(rows: list[dict], path, title: str, xlabel: str) -> Path:
-    """A forest plot: one line per row ``{"name", "value", "low", "high", "marked"}``, top to
-    bottom in the given order; the marked row in red, its interval shaded across the plot so
-    the rows whose intervals reach into it (within noise of it) show at a glance."""
+    """A forest plot: one line per row ``{"name", "marked", "intervals": [{"label", "value", "low",
+    "high"}, ...]}``, top to bottom in the given order, each of a row's intervals (the same labels in
+    every row: out of fold, test) in a colour of its own, a little apart. The marked row is named
+    chosen and its first interval shaded across the plot, so the rows that reach into it (within
+    noise of it) show at a glance."""
     if not rows:
         raise ValueError("no rows to plot")
+    labels = [interval["label"] for interval in rows[0]["intervals"]]
+    colours = ["tab:blue", "tab:orange", "tab:green"]
+    offsets = np.linspace(-0.15, 0.15, len(labels)) if len(labels) > 1 else [0.0]
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(rows)), layout="constrained")
+        fig, ax = plt.subplots(figsize=(8.5, 1.4 + 0.55 * len(rows)), layout="constrained")
         for y, row in enumerate(rows):
-            colour = "tab:red" if row["marked"] else "tab:blue"
-            ax.errorbar(row["value"], y, xerr=[[row["value"] - row["low"]], [row["high"] - row["value"]]],
-                        fmt="D" if row["marked"] else "o", color=colour, capsize=4, markersize=7)
-            ax.annotate(f"{row['value']:.3f}", (row["high"], y), xytext=(6, 0), textcoords="offset points",
-                        va="center", fontsize=9, color=colour)
+            for i, interval in enumerate(row["intervals"]):
+                value = interval["value"]
+                ax.errorbar(value, y + offsets[i], xerr=[[value - interval["low"]], [interval["high"] - value]],
+                            fmt="D" if row["marked"] else "o", color=colours[i], capsize=4, markersize=6,
+                            label=interval["label"] if y == 0 else None)
+                ax.annotate(f"{value:.3f}", (interval["high"], y + offsets[i]), xytext=(6, 0),
+                            textcoords="offset points", va="center", fontsize=8, color=colours[i])
             if row["marked"]:
-                ax.axvspan(row["low"], row["high"], color="tab:red", alpha=0.08, zorder=0)
+                first = row["intervals"][0]
+                ax.axvspan(first["low"], first["high"], color=colours[0], alpha=0.08, zorder=0)
         ax.set_yticks(range(len(rows)), [f"{r['name']} (chosen)" if r["marked"] else r["name"] for r in rows])
         ax.invert_yaxis()
         ax.set(title=title, xlabel=xlabel)
-        ax.set_xlim(left=0, right=max(r["high"] for r in rows) * 1.15 + 0.01)
+        ax.set_xlim(left=0, right=max(i["high"] for r in rows for i in r["intervals"]) * 1.15 + 0.01)
+        ax.legend(loc="lower right", fontsize=9)
     return _save(fig, path)
 
 

@@ -1,11 +1,11 @@
-"""The ensemble variant: several trained variants whose probabilities are averaged.
+"""Models whose probabilities are averaged: a variant's fold models (what cross-validated
+training delivers), and the ensemble variant, several variants averaged.
 
-Its members are fixed in params.yaml (``ensemble.members``), never picked by
-looking at the held-out part, so the ensemble's held-out HTER (on which its
-threshold is then chosen, as for any variant) is as honest as a single
-variant's. It is saved as one ordinary model file, ``models/ensemble.pt``: the
-members' weights plus the configs that rebuild them, so loading it runs no code
-from the file.
+The ensemble's members are fixed in params.yaml (``ensemble.members``), never
+picked by looking at the faces it is scored on, so its figures are as honest as
+a single variant's. Either is saved as one ordinary model file: the members'
+weights plus the configs that rebuild them (``members``, nested for an ensemble
+of variants), so loading it runs no code from the file.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from facecls.models.architectures import SHAPE_KEYS, build_architecture, shape_o
 NAME = "ensemble"  # the variant name under which it is scored, compared and chosen
 ARCH = "ensemble"
 # What rebuilding a member needs (the arguments load_model gives build_model), plus where it came from.
-MEMBER_KEYS = ("variant", "arch", "mode", *SHAPE_KEYS, "weights_used")
+MEMBER_KEYS = ("variant", "arch", "mode", *SHAPE_KEYS, "weights_used", "fold")
 
 
 class EnsembleModel(nn.Module):
@@ -75,14 +75,17 @@ def ensemble_members(params: dict, tracked: list[str] | None = None) -> list[str
 
 
 def member_spec(config: dict[str, Any]) -> dict[str, Any]:
-    """The part of a member's saved config that rebuilds it."""
+    """The part of a member's saved config that rebuilds it (its own members too, when it is a mean)."""
     spec = {key: config[key] for key in MEMBER_KEYS if key in config}
     spec.setdefault("mode", "full")
+    if config.get("members") is not None:
+        spec["members"] = [member_spec(member) for member in config["members"]]
     return spec
 
 
 def build_ensemble(specs: Any) -> EnsembleModel:
-    """An ensemble of freshly built (random-weight) members, ready for a saved state_dict.
+    """An ensemble of freshly built (random-weight) members, ready for a saved state_dict; a member
+    that is a mean itself (``members``) is built as one.
 
     Never touches the network: each member is built with ``weights="random"``.
     """
@@ -90,7 +93,17 @@ def build_ensemble(specs: Any) -> EnsembleModel:
         raise FaceclsError("ensemble: 'members' must be a non-empty list of member configs naming their arch")
     members = []
     for spec in specs:
-        if spec["arch"] == ARCH:
-            raise FaceclsError("ensemble: a member cannot itself be an ensemble")
-        members.append(build_architecture(spec["arch"], mode=spec.get("mode", "full"), **shape_options(spec)))
+        if spec.get("members") is not None:
+            members.append(build_ensemble(spec["members"]))
+        elif spec["arch"] == ARCH:
+            raise FaceclsError("ensemble: a member names arch ensemble but lists no members")
+        else:
+            members.append(build_architecture(spec["arch"], mode=spec.get("mode", "full"), **shape_options(spec)))
     return EnsembleModel(members)
+
+
+def families(config: dict[str, Any]) -> list[str]:
+    """The architectures a saved model computes with: its own, or its members' (at any depth)."""
+    if config.get("members"):
+        return list(dict.fromkeys(arch for member in config["members"] for arch in families(member)))
+    return [config["arch"]]

@@ -138,7 +138,7 @@ def load_model(
 
     arch = config["arch"]
     try:
-        if arch == ENSEMBLE_ARCH:  # several variants averaged, rebuilt from their configs
+        if config.get("members") is not None or arch == ENSEMBLE_ARCH:  # a mean of models, rebuilt from their configs
             model = build_ensemble(config.get("members"))
         else:  # random weights: the saved tensors replace them, and no network is touched
             model = build_architecture(arch, mode=config["mode"], **shape_options(config))
@@ -157,12 +157,14 @@ def load_ensemble(members: list[str], models_dir: str | os.PathLike[str] = "mode
 
     ``info`` holds the ``config`` to save (arch ``ensemble`` and each member's
     rebuild config), an empty ``history`` (the members trained, not the
-    ensemble) and a ``summary`` whose ``train_seconds`` is the members' total:
-    what the ensemble really cost to train, and whose ``precision`` is theirs.
+    ensemble), a ``summary`` whose ``train_seconds`` is the members' total:
+    what the ensemble really cost to train, and whose ``precision`` is theirs;
+    and ``members_info``, each member file's contents but the weights (not saved).
     """
-    models, specs, seconds, cpu_seconds, trained_in = [], [], 0.0, 0.0, []
+    models, specs, seconds, cpu_seconds, trained_in, infos = [], [], 0.0, 0.0, [], []
     for variant in members:
         model, info = load_model(model_file(variant, models_dir), expect_variant=variant)
+        infos.append(info)
         summary = info.get("summary") or {}
         models.append(model)
         specs.append(member_spec(info["config"]))
@@ -175,8 +177,8 @@ def load_ensemble(members: list[str], models_dir: str | os.PathLike[str] = "mode
     summary = {"best_epoch": None, "train_seconds": round(seconds, 2), "train_cpu_seconds": round(cpu_seconds, 2),
                "members": list(members),
                "precision": {"train": " + ".join(dict.fromkeys(trained_in))}}
-    return EnsembleModel(models).eval(), {"config": config, "history": [], "summary": summary}
+    return EnsembleModel(models).eval(), {"config": config, "history": [], "summary": summary, "members_info": infos}
 
 
-def save_ensemble(path: str | os.PathLike[str], model: EnsembleModel, info: dict) -> None:
-    save_model(path, model, info["config"], history=info["history"], summary=info["summary"])
+def save_ensemble(path: str | os.PathLike[str], model: EnsembleModel, info: dict, **extra: Any) -> None:
+    save_model(path, model, info["config"], history=info["history"], summary=info["summary"], **extra)

@@ -11,10 +11,18 @@ import numpy as np
 import torch
 
 from facecls.models.precision import autocast
+from facecls.params import check, get
 
 # ImageNet statistics: right for pretrained backbones, harmless for the rest.
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
+
+
+def tta_setting(params: dict, source: str = "params.yaml") -> bool:
+    """``predict.tta``, checked: whether every score averages a face with its mirror image."""
+    tta = get(params, "predict.tta", source)
+    check(isinstance(tta, bool), source, "predict.tta", "true or false", tta)
+    return tta
 
 
 def to_float(batch: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from typing import Iterable
 
 import torch
 
-from facecls.models.ensemble import ARCH as ENSEMBLE_ARCH
+from facecls.models.ensemble import families
 from facecls.params import check_choice, get
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -87,10 +87,8 @@ def resolve_precision(precision: str, families: Iterable[str], phase: str, devic
 
 def scoring_precision(precision: str, config: dict, device: torch.device) -> str:
     """``precision`` resolved for scoring a saved model: ``config`` is its file's, naming its
-    architecture, or an ensemble's members' architectures."""
-    ensemble = config.get("arch") == ENSEMBLE_ARCH
-    families = [member["arch"] for member in config.get("members") or []] if ensemble else [config["arch"]]
-    return resolve_precision(precision, families, "score", device)
+    architecture, or its members' (fold models, or an ensemble's variants)."""
+    return resolve_precision(precision, families(config), "score", device)
 
 
 @lru_cache(maxsize=None)  # once per device type and process, not once per call

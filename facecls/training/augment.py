@@ -15,18 +15,22 @@ def _uniform(n: int, spread: float, generator: torch.Generator, device) -> torch
 
 
 # The knobs of train.augment (the keyword arguments of ``augment``).
-KNOBS = ("flip", "shift", "scale", "color", "rotate", "erase")
+KNOBS = ("flip", "shift", "scale", "color", "rotate", "erase", "translate")
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, *, flip: bool = False, shift: float = 0.0,
-            scale: float = 0.0, color: float = 0.0, rotate: float = 0.0, erase: float = 0.0) -> torch.Tensor:
+            scale: float = 0.0, color: float = 0.0, rotate: float = 0.0, erase: float = 0.0,
+            translate: int = 0) -> torch.Tensor:
     """Randomly transform a float batch in [0, 1] (N x 3 x H x W); returns a new batch.
 
     ``rotate``: max rotation in degrees (aligned faces: a few degrees of head tilt).
     ``erase``: the share of faces that get one random rectangle (1/8 to 1/3 of each
     side) filled with their mean colour, so no single patch decides the label.
-    Every knob defaults to off. ``rotate`` and ``erase`` draw no random numbers
-    when off: the other transforms see the same random stream as without them.
+    ``translate``: the whole batch moved by one draw of whole pixels, up to ``translate``
+    each way, the edge pixels repeated into the gap (as fast small-image recipes do: one
+    crop of a padded batch, no resampling). ``shift`` is the per-face, sub-pixel kind.
+    Every knob defaults to off. ``rotate``, ``erase`` and ``translate`` draw no random
+    numbers when off: the other transforms see the same random stream as without them.
 
     On CPU this work shares the cores with the model step, so each transform is one
     pass over the batch: the mirror folds into the geometry's sampling grid, and
@@ -44,7 +48,17 @@ def augment(x: torch.Tensor, generator: torch.Generator, *, flip: bool = False, 
         x = _colour(x, generator, color)
     if erase > 0:
         x = _erase(x, erase, generator)
+    if translate > 0:
+        x = _translate(x, translate, generator)
     return x
+
+
+def _translate(x: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
+    """The batch moved by (dy, dx), each drawn from -pixels .. pixels, with replicated edges."""
+    h, w = x.shape[2:]
+    dy, dx = torch.randint(0, 2 * pixels + 1, (2,), generator=generator, device=x.device).tolist()
+    padded = F.pad(x, (pixels, pixels, pixels, pixels), mode="replicate")
+    return padded[:, :, dy:dy + h, dx:dx + w]
 
 
 def _geometry(x: torch.Tensor, generator: torch.Generator, mirrored: torch.Tensor | None, *,

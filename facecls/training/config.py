@@ -18,7 +18,7 @@ from facecls.training.optim import OPTIMIZERS, SCHEDULES
 # given, leave those faces out, or flip them (the labels are binary).
 LABEL_ISSUES = ("keep", "drop", "relabel")
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "lr_factor", "optimizer", "weight_decay", "schedule",
-              "label_smoothing", "patience", "augment", "ema", "self_training", "pseudo_confidence", "label_issues",
+              "label_smoothing", "early_stopping", "patience", "augment", "ema", "label_issues", "fold_models",
               "seed", "device", "precision", "threads", "nproc")
 # Keys a variant may set besides the train knobs it overrides, with their defaults; the shape
 # options (SHAPE_KEYS) default to the architecture's own.
@@ -78,9 +78,10 @@ def _check_config(c: dict, own: set, source: str, key: str) -> None:
           where("label_smoothing"), "a number in [0, 0.5)", c["label_smoothing"])
     check(is_number(c["ema"]) and 0 <= c["ema"] < 1, source, where("ema"),
           "a decay in [0, 1) (0: no averaged weights)", c["ema"])
-    check(isinstance(c["self_training"], bool), source, where("self_training"), "true or false", c["self_training"])
-    check(is_number(c["pseudo_confidence"]) and 0.5 < c["pseudo_confidence"] < 1, source,
-          where("pseudo_confidence"), "a score in (0.5, 1)", c["pseudo_confidence"])
+    check(is_number(c["early_stopping"]) and 0 <= c["early_stopping"] < 0.5, source, where("early_stopping"),
+          "a share in [0, 0.5) (0: the schedule runs to its end)", c["early_stopping"])
+    check(c["fold_models"] == "all" or (is_int(c["fold_models"]) and c["fold_models"] >= 1), source,
+          where("fold_models"), "all or a positive integer", c["fold_models"])
     check_choice(c["label_issues"], LABEL_ISSUES, source, where("label_issues"))
     check_choice(c["optimizer"], tuple(OPTIMIZERS), source, where("optimizer"))
     check_choice(c["schedule"], tuple(SCHEDULES), source, where("schedule"))
@@ -89,9 +90,6 @@ def _check_config(c: dict, own: set, source: str, key: str) -> None:
     check(is_int(c["threads"]) and c["threads"] >= 0, source, where("threads"),
           "an integer >= 0 (0: all cores)", c["threads"])
     check(is_int(c["nproc"]) and c["nproc"] >= 1, source, where("nproc"), "an integer >= 1", c["nproc"])
-    # Self-training scores the unlabelled faces between two trainings, which one process does alone.
-    check(not (c["self_training"] and c["nproc"] > 1), source, where("self_training"),
-          "false when train.nproc > 1 (self-training runs in one process)", c["self_training"])
     check(is_int(c["seed"]), source, where("seed"), "an integer", c["seed"])
     _check_augment(c["augment"], where("augment"), source)
 
@@ -104,6 +102,8 @@ def _check_augment(augment: Any, key: str, source: str) -> None:
     for k in ("shift", "scale", "color"):
         value = augment.get(k, 0)
         check(is_number(value) and 0 <= value < 0.5, source, f"{key}.{k}", "a number in [0, 0.5)", value)
-    rotate, erase = augment.get("rotate", 0), augment.get("erase", 0)
+    rotate, erase, translate = augment.get("rotate", 0), augment.get("erase", 0), augment.get("translate", 0)
     check(is_number(rotate) and 0 <= rotate <= 30, source, f"{key}.rotate", "degrees in [0, 30]", rotate)
     check(is_number(erase) and 0 <= erase <= 1, source, f"{key}.erase", "a share in [0, 1]", erase)
+    check(is_int(translate) and 0 <= translate <= 16, source, f"{key}.translate", "whole pixels from 0 to 16",
+          translate)

@@ -1,6 +1,8 @@
-"""Train one variant: epochs over memory-mapped uint8 images, early stopping on the tune
-HTER, a checkpoint each epoch so a killed run resumes where it stopped. With ``train.ema`` the
-averaged weights (facecls.training.averaging) are what early stopping reads and what is saved.
+"""Train one model (one fold model of a variant: facecls.training.cross_validation): epochs over
+memory-mapped uint8 images, the schedule run to its end or, with a tune part set aside from its
+own training faces, early stopping on its HTER; a checkpoint each epoch so a killed run resumes
+where it stopped. With ``train.ema`` the averaged weights (facecls.training.averaging) are what
+early stopping reads and what is saved.
 
 The steps are plain functions over a ``Run`` (as in torchvision's classification
 reference): ``build`` the model, optimizer and random streams, ``resume`` from a
@@ -30,7 +32,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from facecls.data.prepared import LabelledSet
-from facecls.device import set_cpu_threads
+from facecls.device import pick_device, set_cpu_threads
 from facecls.evaluation.rates import hter, labels_at
 from facecls.evaluation.thresholds import hter_optimal_threshold
 from facecls.models.architectures import FaceModel, parameter_groups, shape_options
@@ -47,7 +49,6 @@ from facecls.training.distributed import (
     data_parallel,
     gather_objects,
     gather_shards,
-    joined,
     local_batch_size,
     sum_over_processes,
     threads_per_process,
@@ -176,8 +177,10 @@ def fit_epoch(run: Run, data: LabelledSet, desc: str) -> tuple[float, float]:
     n_batches = steps_per_epoch(len(data.train_rows), config["batch_size"], world.size)
     smoothing = config["label_smoothing"]
     total_loss, seen, started = 0.0, 0, time.perf_counter()
+    # A bar in a terminal; in a log file (CI, `dvc repro > log`, a queued experiment) only the line
+    # per epoch that _fit prints, not hundreds of carriage-return updates.
     bar = tqdm(range(n_batches), desc=desc, unit="batch", leave=False, mininterval=1.0, file=sys.stderr,
-               disable=not world.is_main)
+               disable=None if world.is_main else True)
     for b in bar:
         batch_rows = np.sort(rows[b * batch_size:(b + 1) * batch_size])
         x, labels = batch_inputs(run, data, batch_rows)
@@ -219,8 +222,8 @@ def tune_metrics(run: Run, data: LabelledSet) -> dict:
 
 def keep_best(run: Run, row: dict) -> bool:
     """Remember this epoch's weights if its tune HTER (then loss) is the best so far. Without a
-    tune part (a refit on every labelled row for a number of epochs chosen before) the last
-    epoch is kept. Every process reaches the same decision from the same gathered metrics."""
+    tune part (train.early_stopping 0: the schedule runs to its end) the last epoch is kept.
+    Every process reaches the same decision from the same gathered metrics."""
     score = (row["tune_hter"], row["tune_loss"]) if "tune_hter" in row else (None, None)
     if score[0] is not None and score >= (run.best["hter"], run.best["loss"]):
         return False
@@ -242,27 +245,28 @@ def checkpoint(run: Run, path: Path, fingerprint: str) -> None:
 
 
 def train_variant(config: dict, data: LabelledSet, model_path: Path, log_dir: Path | None,
-                  resume_path: Path, extra_summary: dict | None = None) -> dict:
+                  resume_path: Path, extra_summary: dict | None = None, world: World = SINGLE,
+                  device: torch.device | None = None) -> dict:
     """Train ``config`` (a variant_config) and write the best epoch's model to ``model_path``;
     per-epoch figures go to ``log_dir`` through DVCLive (none when None). ``extra_summary`` joins
-    the summary saved with the model (self-training's first round: its ``train_seconds`` and
-    ``train_cpu_seconds`` are added to this run's, so the file says what the model cost).
+    the summary saved with the model.
 
-    Under torchrun with several processes, each trains on its share of every batch;
-    process 0 alone writes the model, the DVCLive logs and the resume checkpoint, and prints.
+    Under torchrun with several processes (``world``, joined by the caller: facecls.training.
+    distributed.joined), each trains on its share of every batch; process 0 alone writes the
+    model, the DVCLive logs and the resume checkpoint, and prints.
     """
-    with joined(config["device"]) as (world, device):
-        run = build(config, data, world, device)
-        fingerprint = run_fingerprint(config, data)
-        if resume(run, resume_path, fingerprint) and world.is_main:
-            print(f"resuming {config['variant']} after epoch {len(run.history)} from {resume_path}", file=sys.stderr)
-        live = None
-        if world.is_main and log_dir is not None:
-            live = Live(str(log_dir), save_dvc_exp=False, dvcyaml=None, report=None)
-            for row in run.history:  # replay the epochs done before a resume, so the curves are whole
-                _log_epoch(live, row)
-        stopped_early = _fit(run, data, live, resume_path, fingerprint)
-        return _finish(run, live, model_path, resume_path, stopped_early, extra_summary or {})
+    device = device or pick_device(config["device"])
+    run = build(config, data, world, device)
+    fingerprint = run_fingerprint(config, data)
+    if resume(run, resume_path, fingerprint) and world.is_main:
+        print(f"resuming {run_name(config)} after epoch {len(run.history)} from {resume_path}", file=sys.stderr)
+    live = None
+    if world.is_main and log_dir is not None:
+        live = _live(log_dir)
+        for row in run.history:  # replay the epochs done before a resume, so the curves are whole
+            _log_epoch(live, row)
+    stopped_early = _fit(run, data, live, resume_path, fingerprint)
+    return _finish(run, live, model_path, resume_path, stopped_early, extra_summary or {})
 
 
 def _fit(run: Run, data: LabelledSet, live: Live | None, resume_path: Path, fingerprint: str) -> bool:
@@ -272,7 +276,7 @@ def _fit(run: Run, data: LabelledSet, live: Live | None, resume_path: Path, fing
         if epoch - run.best["epoch"] > config["patience"] and run.best["epoch"] > 0:
             return True
         started, cpu_started = time.perf_counter(), time.process_time()
-        train_loss, images_per_s = fit_epoch(run, data, desc=f"{config['variant']} epoch {epoch}")
+        train_loss, images_per_s = fit_epoch(run, data, desc=f"{run_name(config)} epoch {epoch}")
         epoch_seconds = time.perf_counter() - started
         row = {"epoch": epoch, "train_loss": train_loss, **(tune_metrics(run, data) if data.tune_rows.size else {}),
                "images_per_s": images_per_s, "epoch_seconds": epoch_seconds,
@@ -287,7 +291,7 @@ def _fit(run: Run, data: LabelledSet, live: Live | None, resume_path: Path, fing
         if run.world.is_main:
             tune = (f", tune loss {row['tune_loss']:.4f}, tune HTER {row['tune_hter']:.4f}"
                     f"{' (best)' if improved else ''}") if "tune_hter" in row else ""
-            print(f"{config['variant']} epoch {epoch}/{config['epochs']}: train loss {train_loss:.4f}{tune}, "
+            print(f"{run_name(config)} epoch {epoch}/{config['epochs']}: train loss {train_loss:.4f}{tune}, "
                   f"{images_per_s:.0f} img/s", file=sys.stderr)
     return False
 
@@ -310,14 +314,35 @@ def _finish(run: Run, live: Live | None, model_path: Path, resume_path: Path, st
         return summary
     run.model.load_state_dict(run.best["state"])
     if live is not None:
-        # weights_used too: the stage's own log must say when ImageNet weights were not really used.
-        for key in ("best_epoch", "best_tune_hter", "train_seconds", "images_per_s", "weights_used"):
-            live.summary[key] = summary[key]
-        live.end()
+        _end_live(live, summary)
     save_model(model_path, run.model.cpu(), {**run.config, "weights_used": run.weights_used},
                history=history, summary=summary)
     resume_path.unlink(missing_ok=True)
     return summary
+
+
+def run_name(config: dict) -> str:
+    """How progress lines name a run: the variant, and its fold when it is one of several."""
+    return config["variant"] + (f" fold {config['fold'] + 1}/{config['folds']}" if "fold" in config else "")
+
+
+def _live(log_dir: Path) -> Live:
+    return Live(str(log_dir), save_dvc_exp=False, dvcyaml=None, report=None)
+
+
+def _end_live(live: Live, summary: dict) -> None:
+    # weights_used too: the stage's own log must say when ImageNet weights were not really used.
+    for key in ("best_epoch", "best_tune_hter", "train_seconds", "images_per_s", "weights_used"):
+        live.summary[key] = summary[key]
+    live.end()
+
+
+def log_history(log_dir: Path, history: list[dict], summary: dict) -> None:
+    """Write the per-epoch logs of a run finished before (a fold model kept after a kill)."""
+    live = _live(log_dir)
+    for row in history:
+        _log_epoch(live, row)
+    _end_live(live, summary)
 
 
 def _log_epoch(live: Live, row: dict) -> None:

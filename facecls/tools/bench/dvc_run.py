@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 
 from facecls.data.prepared import LabelledSet
-from facecls.data.split import TEST, TRAIN
+from facecls.data.split import LEFT_OUT, TRAIN
 from facecls.tools.bench import MODULE, REPO
 from facecls.tools.bench.measure import Trash, bench_command, run_checked
 from facecls.training import loop
@@ -27,14 +27,14 @@ NOOP_RUNS = 5  # one start of DVC swings by a few tenths of a second on shared c
 
 def run_fraction(fraction: float, script: str, args: list[str]) -> None:
     """Run the stage script with each epoch cut to a ``fraction`` of the training rows (random
-    rows over the whole set); the tune part and everything else stay as they are.
+    rows over the whole set); the faces it scores out of fold and everything else stay as they are.
     Only used in the benchmark's copy of the repo (the ``_fraction`` sub-command)."""
     full_epoch = loop.fit_epoch
 
     def bounded(run: loop.Run, data: LabelledSet, desc: str) -> tuple[float, float]:
         rows = data.train_rows
         keep = np.random.default_rng(0).choice(rows, size=max(1, int(round(len(rows) * fraction))), replace=False)
-        part = np.where(data.part == TRAIN, TEST, data.part)  # rows left out of this epoch join the test part
+        part = np.where(data.part == TRAIN, LEFT_OUT, data.part)  # rows left out of this epoch
         part[keep] = TRAIN
         return full_epoch(run, LabelledSet(data.images, data.labels, part), desc)
 
@@ -46,8 +46,8 @@ def run_fraction(fraction: float, script: str, args: list[str]) -> None:
 
 def _copy_repo(repo: Path, archive: Path, *, epochs: int, fraction: float, batch_size: int | None, device: str,
                stage_log: Path) -> None:
-    """The code, a params.yaml with one variant and the archive at hand, and a dvc.yaml whose
-    stage commands record their timings in ``stage_log``."""
+    """The code, a params.yaml with one variant (one fold model of the cv.folds) and the archive at
+    hand, and a dvc.yaml whose stage commands record their timings in ``stage_log``."""
     repo.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in ("facecls", "stages"):
@@ -64,7 +64,7 @@ def _copy_repo(repo: Path, archive: Path, *, epochs: int, fraction: float, batch
     params["train"]["device"] = device
     if batch_size:
         params["train"]["batch_size"] = batch_size
-    params["variants"] = {"simplecnn": {"arch": "simplecnn"}}
+    params["variants"] = {"simplecnn": {"arch": "simplecnn", "fold_models": 1}}
     params["predict"]["variant"] = "best"
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc_yaml = (REPO / "dvc.yaml").read_text()
@@ -126,7 +126,7 @@ def dvc_repro(archive: Path, work: Path, *, epochs: int, fraction: float, batch_
                          "wrapper_wall_s": round(s["start"] - s["wrapper_start"], 3), **s})
         previous = s["end"]
     train_metrics = {}
-    metrics_file = repo / "results" / "train" / "simplecnn" / "metrics.json"
+    metrics_file = repo / "results" / "train" / "simplecnn" / "fold_0" / "metrics.json"
     if metrics_file.exists():
         train_metrics = json.loads(metrics_file.read_text())
     walls = sorted(n["wall_s"] for n in noops)
@@ -135,4 +135,9 @@ def dvc_repro(archive: Path, work: Path, *, epochs: int, fraction: float, batch_
             "dvc_cpu_s": round(dvc_cpu, 2),
             "dvc_overhead_s": round((finish - begin) - sum(s["wall_s"] + s["wrapper_wall_s"] for s in timeline), 2),
             "wrapper_wall_s": round(sum(s["wrapper_wall_s"] for s in timeline), 2),
-            "epochs": epochs, "fraction": fraction, "train_metrics": train_metrics, "repo": str(repo)}
+            "epochs": epochs, "fraction": fraction, "folds": params_of(repo)["cv"]["folds"],
+            "train_metrics": train_metrics, "repo": str(repo)}
+
+
+def params_of(repo: Path) -> dict:
+    return yaml.safe_load((repo / "params.yaml").read_text())

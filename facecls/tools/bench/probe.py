@@ -40,7 +40,7 @@ from facecls.training.loop import Run, batch_inputs, build, fit_epoch
 DEFAULT_TRAIN = {"epochs": 12, "batch_size": 128, "lr": 0.002, "lr_factor": 0.1, "optimizer": "adamw",
                  "weight_decay": 5e-4, "schedule": "onecycle", "label_smoothing": 0.0, "patience": 5,
                  "augment": {"flip": True, "shift": 0.06, "scale": 0.08, "color": 0.1}, "ema": 0,
-                 "self_training": False, "pseudo_confidence": 0.9, "label_issues": "keep", "seed": 0,
+                 "early_stopping": 0, "fold_models": "all", "label_issues": "keep", "seed": 0,
                  "device": "auto", "precision": "auto", "threads": 0, "nproc": 1}
 
 
@@ -247,13 +247,11 @@ def sustained_bare_train(prepared: Path, family: str, *, device_name: str, batch
 
 def _walk_epoch(data: LabelledSet, rng: np.random.Generator, bs: int) -> float:
     """Leave memory as a whole epoch does: every page of the memory map read once (random rows,
-    batch by batch) and the tune rows copied, as tune_metrics does. Returns the seconds."""
+    batch by batch). Returns the seconds."""
     started = time.perf_counter()
     order = rng.permutation(data.train_rows)
     for b in range(0, len(order) - bs + 1, bs):
         data.images[np.sort(order[b:b + bs])]
-    tune = data.images[data.tune_rows]
-    del tune
     return time.perf_counter() - started
 
 

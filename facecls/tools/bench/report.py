@@ -78,9 +78,9 @@ def render_markdown(results: dict, command: str) -> str:
         d = results["dvc"]
         tm = d.get("train_metrics", {})
         lines += ["", f"`dvc repro` ran in a temporary copy of the repository with `data.archive` set to the "
-                  f"generated archive and a single variant `simplecnn` trained for {d['epochs']} epoch(s), each "
-                  f"visiting {d['fraction']:.0%} of the training rows (random rows over the whole memory-mapped "
-                  "set; the tune part is scored whole each epoch); "
+                  f"generated archive and a single variant `simplecnn`, one fold model of {d.get('folds', 5)}, "
+                  f"trained for {d['epochs']} epoch(s), each visiting {d['fraction']:.0%} of its training rows "
+                  "(random rows over the whole memory-mapped set), then scoring its fold once; "
                   "`data/manifest.json`, `data/prepared` and the model go to the DVC cache."
                   + (f" Training reported {tm.get('images_per_s', 0):,.0f} img/s." if tm.get("images_per_s") else "")]
     lines += ["", "How each figure is taken: `check` and `index` run the stage code (`check_archive`, `build_index`) "

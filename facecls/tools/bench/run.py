@@ -137,7 +137,7 @@ def _time_index(archive: Path, manifest: Path, prepared: Path, logs: Path, worke
     decode_before = raw_decode_rate(archive, workers)
     log("index: build_index ...")
     index = _run_code("index", "from facecls.data.index import build_index; "
-                      "build_index(sys.argv[1], sys.argv[2], 0.1, 0.1, 42)", [manifest, prepared], logs / "index.log")
+                      "build_index(sys.argv[1], sys.argv[2], 0.1, 42)", [manifest, prepared], logs / "index.log")
     decode_after = raw_decode_rate(archive, workers)
     decode_rate = _mean([decode_before, decode_after], "rate")
     decode_cpu = _mean([decode_before, decode_after], "cpu_s")
@@ -247,8 +247,11 @@ def _dvc_rows(results: dict, rows: list) -> None:
     then DVC's own time beside the hashing ceilings, the whole run, and the no-op rerun."""
     d, hashing, sizes = results["dvc"], results["hashing"], results["sizes"]
     fraction, epochs, n_train = d["fraction"], d["epochs"], sizes["train"]
-    n_tune = int(round(n_train * 0.1))
-    n_fit = int(round(n_train * 0.8 * fraction))
+    # One fold model of cv.folds: it trains on the other folds of the train part (90 % of the faces) and
+    # scores its own fold once, with its mirror images.
+    folds = d.get("folds", 5)
+    n_oof = int(round(n_train * 0.9 / folds))
+    n_fit = int(round(n_train * 0.9 * (folds - 1) / folds * fraction))
     simple = results["families"].get("simplecnn")
     expect = {"check": results["check"]["ceiling_s"],
               "index": (n_train + sizes["val"]) / results["index"]["ceiling_rate"]}
@@ -264,18 +267,19 @@ def _dvc_rows(results: dict, rows: list) -> None:
         bare_train = (f"bare train rate sustained {sustained[0]['seconds']:.0f} s before and "
                       f"{sustained[1]['seconds']:.0f} s after the run, mean {rate(train['rate'])} "
                       f"({rate(train['per_cpu_s'])} per CPU second; short rounds: {rate(simple['train']['ceiling'])})")
-        expect["train@simplecnn"] = epochs * ((n_fit // bs) * bs / train["rate"]
-                                              + n_tune / simple["predict"]["ceiling"])
+        expect["train@simplecnn"] = (epochs * (n_fit // bs) * bs / train["rate"]
+                                     + 2 * n_oof / simple["predict"]["ceiling"])
         if simple["train"]["cpu_ratio"] is not None:
-            expect_cpu["train@simplecnn"] = epochs * ((n_fit // bs) * bs / train["per_cpu_s"]
-                                                      + n_tune / simple["predict"]["ceiling_per_cpu_s"])
+            expect_cpu["train@simplecnn"] = (epochs * (n_fit // bs) * bs / train["per_cpu_s"]
+                                             + 2 * n_oof / simple["predict"]["ceiling_per_cpu_s"])
     for name, stage in {s["stage"]: s for s in d["stages"]}.items():
         ceiling, ceiling_cpu = expect.get(name), expect_cpu.get(name)
         target = TARGET["train"] if name.startswith("train") else TARGET.get(name)
         what = {"check": "bare central-directory read", "index": "images / raw decode rate",
-                "train@simplecnn": f"epoch / {bare_train} + tune part / bare forward"}.get(name, "")
-        rows.append(row(f"dvc repro: stage {name}" + (f" ({epochs} epoch of {fraction:.0%} of the rows)"
-                                                      if name.startswith("train") else ""),
+                "train@simplecnn": f"epochs / {bare_train} + its fold, mirrored, / bare forward"}.get(name, "")
+        rows.append(row(f"dvc repro: stage {name}" + (f" (one fold model of {folds}: {epochs} epoch of "
+                                                      f"{fraction:.0%} of its rows)" if name.startswith("train")
+                                                      else ""),
                         f"{stage['wall_s']:.1f} s, {stage['cpu_s']:.1f} s CPU (peak "
                         f"{stage.get('peak_rss_mb', 0) / 1024:.2f} GB RSS, private "
                         f"{stage.get('peak_anon_mb', 0) / 1024:.2f} GB)",

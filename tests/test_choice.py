@@ -8,13 +8,19 @@ from facecls.errors import FaceclsError
 from facecls.evaluation.choice import best_variant, chosen_variant, read_metrics
 
 
-def metrics(oof_hter, test_hter=0.2, seconds=10.0):
-    return {"oof_hter": oof_hter, "hter": test_hter, "train_seconds": seconds}
+def metrics(oof_hter, test_hter=0.2, seconds=10.0, n_oof=5400):
+    return {"oof_hter": oof_hter, "hter": test_hter, "train_seconds": seconds, "n_oof": n_oof}
 
 
 def test_the_lowest_out_of_fold_hter_is_chosen():
     assert best_variant({"a": metrics(0.10), "ensemble": metrics(0.16), "b": metrics(0.12)}) == "a"
     assert best_variant({"a": metrics(0.10), "ensemble": metrics(0.09)}) == "ensemble"
+
+
+def test_a_row_scored_on_fewer_faces_is_reported_not_chosen():
+    scored = {"a": metrics(0.10), "one_fold": metrics(0.05, n_oof=1080)}
+    assert best_variant(scored) == "a"
+    assert best_variant({"x": metrics(0.2, n_oof=1080), "y": metrics(0.1, n_oof=1080)}) == "y"
 
 
 def test_the_test_figures_never_enter_the_choice():

@@ -26,7 +26,7 @@ def test_table_follows_the_oof_hter_shows_both_intervals_and_names_the_chosen():
     assert "| 5 | 0.1300–0.1500 |" in rows[0], "fold models, and one fold model's test HTER beside the mean's"
     assert rows[1].endswith("| within noise of the chosen |") and rows[2].endswith("|  |")
     assert "Chosen: **b**" in table and "250 faces, 27 with an accessory" in table and "2,250 scored" in table
-    assert "scored out of fold on fewer faces: c" in table
+    assert "scored out of fold on fewer faces (reported, never chosen): c" in table
     assert "ImageNet weights were unavailable for c" in table
     assert "0.4200" not in table and "0.420" in table
 

@@ -39,7 +39,8 @@ def summary_markdown(metrics: dict[str, dict], choice: str) -> str:
     close = set(noise_of_chosen(metrics, chosen))
     first = metrics[chosen]
     widest = max(metrics.values(), key=lambda m: m["n_oof"])  # a variant with every fold model
-    rule = ("the rule `best`: the lowest out-of-fold HTER" if choice == BEST else "named by predict.variant")
+    rule = ("the rule `best`: the lowest out-of-fold HTER among the variants scored on every train face"
+            if choice == BEST else "named by predict.variant")
     lines = [
         "# Results: out of fold and on the test part",
         "",
@@ -73,8 +74,8 @@ def summary_markdown(metrics: dict[str, dict], choice: str) -> str:
                       f"{', '.join(sorted(close))}. These faces cannot tell them apart."]
     partial = [v for v in metrics if metrics[v]["n_oof"] < widest["n_oof"]]
     if partial:
-        lines += ["", f"Trained on fewer folds (`fold_models`), so scored out of fold on fewer faces: "
-                      f"{', '.join(partial)}."]
+        lines += ["", f"Trained on fewer folds (`fold_models`), so scored out of fold on fewer faces (reported, "
+                      f"never chosen): {', '.join(partial)}."]
     fallback = [v for v in metrics if "unavailable" in str(metrics[v]["weights"])]
     if fallback:
         lines += ["", "Note: ImageNet weights were unavailable for " + ", ".join(fallback)

@@ -184,3 +184,19 @@ def test_in_a_log_file_each_epoch_is_one_line_without_progress_bar_updates(tmp_p
     assert done.returncode == 0, text
     assert "\r" not in text and "batch/s" not in text
     assert [line.split(":")[0] for line in text.splitlines()] == ["toy epoch 1/2", "toy epoch 2/2"]
+
+
+def test_half_resolution_epochs_train_on_32x32_faces_first(tmp_path, monkeypatch):
+    seen = []
+    model_forward = training.FaceModel.forward
+
+    def record(self, images):
+        if self.training:
+            seen.append(tuple(images.shape[2:]))
+        return model_forward(self, images)
+
+    monkeypatch.setattr(training.FaceModel, "forward", record)
+    data = toy_set(n=48, tune=False)
+    run(tmp_path, toy_config(arch="vgg64", epochs=3, half_res_epochs=2, batch_size=16), data)
+    per_epoch = len(seen) // 3
+    assert set(seen[:2 * per_epoch]) == {(32, 32)} and set(seen[2 * per_epoch:]) == {(64, 64)}

@@ -105,6 +105,8 @@ def test_cross_validation_needs_two_folds_or_more(value):
     ("train.fold_models", 0, "all or a positive integer"),
     ("train.fold_models", "some", "all or a positive integer"),
     ("train.augment.translate", 2.5, "whole pixels from 0 to 16"),
+    ("train.half_res_epochs", 99, "an integer from 0 to the epochs (12)"),
+    ("train.half_res_epochs", 2, "0 for simplecnn, which takes 64x64 faces only"),
 ])
 def test_the_cross_validation_knobs_are_checked(key, value, expected):
     assert refusal(**{key: value}).startswith(f"params.yaml: {key} must be {expected}")

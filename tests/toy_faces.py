@@ -42,7 +42,7 @@ def toy_set(n: int = 240, seed: int = 0, class_0: float = 0.25, tune: bool = Tru
 def toy_config(**overrides) -> dict:
     config = {
         "variant": "toy", "arch": "simplecnn", "mode": "full", "weights": "random", "weights_fallback": "random",
-        "weighted": False, "pos_weight": None, "lr_factor": 1.0, "stem_stride": 1, "epochs": 3,
+        "weighted": False, "pos_weight": None, "lr_factor": 1.0, "stem_stride": 1, "epochs": 3, "half_res_epochs": 0,
         "batch_size": 16, "lr": 0.003, "optimizer": "adamw", "weight_decay": 0.0, "schedule": "onecycle",
         "label_smoothing": 0.0, "early_stopping": 0, "patience": 5, "ema": 0, "fold_models": "all",
         "label_issues": "keep", "seed": 0, "device": "cpu", "precision": "auto", "threads": 1,

@@ -19,7 +19,7 @@ FILTER_BY = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learnin
 KEYS = ("enabled", "folds", "arch", "epochs", "batch_size", "lr", "filter_by", "rank_by", "sheet", "seed")
 # The audit models' training knobs that params.yaml does not set: the variants' defaults of today,
 # frozen here (class-weighted, so that the minority class gets scores worth ranking).
-RECIPE = {"lr_factor": 1.0, "optimizer": "adamw", "weight_decay": 0.0005, "schedule": "onecycle",
+RECIPE = {"half_res_epochs": 0, "lr_factor": 1.0, "optimizer": "adamw", "weight_decay": 0.0005, "schedule": "onecycle",
           "label_smoothing": 0.0, "augment": {"flip": True, "shift": 0.06}, "ema": 0, "early_stopping": 0,
           "label_issues": "keep", "fold_models": "all", "nproc": 1, "weighted": True}
 MACHINE = ("device", "precision", "threads")  # taken from train: where and how this machine computes

@@ -138,6 +138,8 @@ class Architecture:
     replaced_prefixes: tuple[str, ...]
     # The shape options it takes, each with the values allowed: (name, check, what the check wants).
     options: tuple[tuple[str, Callable[[Any], bool], str], ...] = ()
+    # Whether it takes faces of any size (global pooling before the head), not 64x64 only.
+    any_size: bool = True
 
 
 def _positive_int(value: Any) -> bool:
@@ -145,7 +147,7 @@ def _positive_int(value: Any) -> bool:
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "simplecnn": Architecture(SimpleCNN, None, ()),
+    "simplecnn": Architecture(SimpleCNN, None, (), any_size=False),  # its head is Linear(128 * 8 * 8, ...)
     "vgg64": Architecture(VGG64, None, (), (
         ("width", _positive_int, "a positive integer"),
         ("stem", lambda v: v in ("pair", "single"), "pair or single"),

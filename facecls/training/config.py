@@ -17,9 +17,9 @@ from facecls.training.optim import OPTIMIZERS, SCHEDULES
 # What training does with the labels the audit stage flags, in the train part only: train on them as
 # given, leave those faces out, or flip them (the labels are binary).
 LABEL_ISSUES = ("keep", "drop", "relabel")
-TRAIN_KEYS = ("epochs", "batch_size", "lr", "lr_factor", "optimizer", "weight_decay", "schedule",
-              "label_smoothing", "early_stopping", "patience", "augment", "ema", "label_issues", "fold_models",
-              "seed", "device", "precision", "threads", "nproc")
+TRAIN_KEYS = ("epochs", "half_res_epochs", "batch_size", "lr", "lr_factor", "optimizer", "weight_decay",
+              "schedule", "label_smoothing", "early_stopping", "patience", "augment", "ema", "label_issues",
+              "fold_models", "seed", "device", "precision", "threads", "nproc")
 # Keys a variant may set besides the train knobs it overrides, with their defaults; the shape
 # options (SHAPE_KEYS) default to the architecture's own.
 VARIANT_DEFAULTS = {"mode": "full", "weights": "random", "weights_fallback": "random", "weighted": False,
@@ -70,6 +70,10 @@ def _check_config(c: dict, own: set, source: str, key: str) -> None:
         raise FaceclsError(f"{source}: {key}.{exc}") from None
     for k in ("epochs", "batch_size", "patience"):
         check(is_int(c[k]) and c[k] > 0, source, where(k), "a positive integer", c[k])
+    check(is_int(c["half_res_epochs"]) and 0 <= c["half_res_epochs"] <= c["epochs"], source,
+          where("half_res_epochs"), f"an integer from 0 to the epochs ({c['epochs']})", c["half_res_epochs"])
+    check(c["half_res_epochs"] == 0 or ARCHITECTURES[c["arch"]].any_size, source, where("half_res_epochs"),
+          f"0 for {c['arch']}, which takes 64x64 faces only", c["half_res_epochs"])
     for k in ("lr", "lr_factor"):
         check(is_number(c[k]) and c[k] > 0, source, where(k), "a positive number", c[k])
     check(is_number(c["weight_decay"]) and c["weight_decay"] >= 0, source, where("weight_decay"),

@@ -176,6 +176,9 @@ def fit_epoch(run: Run, data: LabelledSet, desc: str) -> tuple[float, float]:
     batch_size = local_batch_size(config["batch_size"], world.size)
     n_batches = steps_per_epoch(len(data.train_rows), config["batch_size"], world.size)
     smoothing = config["label_smoothing"]
+    # The first half_res_epochs see the faces at 32x32: a quarter of the convolutions' work, while the
+    # weights are far from where they end (as fast small-image recipes train their early epochs).
+    half_resolution = len(run.history) < config["half_res_epochs"]
     total_loss, seen, started = 0.0, 0, time.perf_counter()
     # A bar in a terminal; in a log file (CI, `dvc repro > log`, a queued experiment) only the line
     # per epoch that _fit prints, not hundreds of carriage-return updates.
@@ -184,6 +187,8 @@ def fit_epoch(run: Run, data: LabelledSet, desc: str) -> tuple[float, float]:
     for b in bar:
         batch_rows = np.sort(rows[b * batch_size:(b + 1) * batch_size])
         x, labels = batch_inputs(run, data, batch_rows)
+        if half_resolution:
+            x = F.avg_pool2d(x, 2)
         target = labels.float() * (1 - smoothing) + 0.5 * smoothing
         set_learning_rates(run.optimizer, config["schedule"], run.step, run.total_steps)
         with autocast(run.device, run.precision["train"]):

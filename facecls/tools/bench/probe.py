@@ -37,8 +37,9 @@ from facecls.training.distributed import SINGLE
 from facecls.training.loop import Run, batch_inputs, build, fit_epoch
 
 # The train knobs where params.yaml has none.
-DEFAULT_TRAIN = {"epochs": 12, "batch_size": 128, "lr": 0.002, "lr_factor": 0.1, "optimizer": "adamw",
-                 "weight_decay": 5e-4, "schedule": "onecycle", "label_smoothing": 0.0, "patience": 5,
+DEFAULT_TRAIN = {"epochs": 12, "half_res_epochs": 0, "batch_size": 128, "lr": 0.002, "lr_factor": 0.1,
+                 "optimizer": "adamw", "weight_decay": 5e-4, "schedule": "onecycle", "label_smoothing": 0.0,
+                 "patience": 5,
                  "augment": {"flip": True, "shift": 0.06, "scale": 0.08, "color": 0.1}, "ema": 0,
                  "early_stopping": 0, "fold_models": "all", "label_issues": "keep", "seed": 0,
                  "device": "auto", "precision": "auto", "threads": 0, "nproc": 1}

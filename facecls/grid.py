@@ -136,9 +136,15 @@ def read_output(repo: Path, experiment: Experiment, path: str) -> str | None:
         return None
 
 
+def settings_of(experiment: Experiment, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The experiment's params, flat; a key it lacks (a knob added to params.yaml after it ran) counts
+    as params.yaml's value: the experiment ran with the behaviour that value keeps."""
+    return {**defaults, **flatten(experiment.params)}
+
+
 def recipe_of(experiment: Experiment, defaults: dict[str, Any], varying: set[str]) -> str:
     """``key=value, ...`` for the varying keys where the experiment differs from params.yaml."""
-    mine = flatten(experiment.params)
+    mine = settings_of(experiment, defaults)
     changes = [f"{key}={_show(mine.get(key))}" for key in sorted(varying) if mine.get(key) != defaults.get(key)]
     return ", ".join(changes) or DEFAULT
 
@@ -159,7 +165,7 @@ class Scored:
 def gather(repo: Path, experiments: list[Experiment], defaults: dict[str, Any],
            names: list[str] | None = None, part: str = "oof") -> tuple[dict[tuple[str, str], Scored], dict[str, Any]]:
     """{(recipe, name): Scored} over the experiments, and the context (keys all of them set alike)."""
-    flat = [flatten(e.params) for e in experiments]
+    flat = [settings_of(e, defaults) for e in experiments]
     keys = set().union(*flat) - set(REPLICATE_KEYS) if flat else set()
     varying = {k for k in keys if len({f.get(k) for f in flat}) > 1}
     context = {k: flat[0].get(k) for k in sorted(keys - varying) if flat[0].get(k) != defaults.get(k)}

@@ -19,3 +19,11 @@ def test_seeds_and_test_folds_are_replicates_not_recipes():
     assert recipe_of(seeded, defaults, varying) == "train.epochs=20"
     assert recipe_of(experiment(train__seed=1), defaults, varying) == "default"
     assert recipe_of(experiment(train__ema=0), defaults, varying) == "train.ema=0"
+
+
+def test_a_knob_added_after_an_experiment_ran_counts_as_its_default():
+    defaults = {**flatten(experiment().params), "train.half_res_epochs": 0}
+    assert recipe_of(experiment(), defaults, {"train.half_res_epochs", "train.ema"}) == "default"
+    newer = experiment()
+    newer.params["train"]["half_res_epochs"] = 6
+    assert recipe_of(newer, defaults, {"train.half_res_epochs"}) == "train.half_res_epochs=6"

@@ -14,7 +14,7 @@ from facecls.errors import FaceclsError
 from facecls.tools.demo import archive as demo_archive
 from facecls.tools.demo.__main__ import main
 from facecls.tools.demo.accessories import ACCESSORIES
-from facecls.tools.demo.archive import write_demo_archive
+from facecls.tools.demo.archive import DEFAULT_TRAIN, DEFAULT_VAL, write_demo_archive
 from facecls.tools.demo.faces import draw_face
 
 REPO = Path(__file__).parents[1]
@@ -52,13 +52,13 @@ def test_layout_labels_and_counts(default_archive):
         train_labels = labels_in(zipped.read("demo_faces/label_train.txt").decode("ascii"))
     expected = (
         ["demo_faces/", "demo_faces/train_img/"]
-        + [f"demo_faces/train_img/{i:06d}.jpg" for i in range(1, 3001)]
+        + [f"demo_faces/train_img/{i:06d}.jpg" for i in range(1, DEFAULT_TRAIN + 1)]
         + ["demo_faces/label_train.txt", "demo_faces/val_img/"]
-        + [f"demo_faces/val_img/{i:06d}.jpg" for i in range(1, 601)]
+        + [f"demo_faces/val_img/{i:06d}.jpg" for i in range(1, DEFAULT_VAL + 1)]
     )
     assert names == expected
     val_labels = labels_in(truth.read_text(encoding="ascii"))
-    assert len(train_labels) == 3000 and len(val_labels) == 600
+    assert (len(train_labels), len(val_labels)) == (DEFAULT_TRAIN, DEFAULT_VAL)
     for split, labels in (("train", train_labels), ("val", val_labels)):
         assert counts[split] == {0: labels.count(0), 1: labels.count(1)}
         assert 0.08 <= labels.count(0) / len(labels) <= 0.16

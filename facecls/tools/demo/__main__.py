@@ -7,7 +7,7 @@ import os
 
 from facecls.errors import fail_cleanly
 from facecls.tools import demo
-from facecls.tools.demo.archive import DEFAULT_SEED, write_demo_archive
+from facecls.tools.demo.archive import DEFAULT_SEED, DEFAULT_TRAIN, DEFAULT_VAL, write_demo_archive
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,8 +15,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="data/demo-faces.zip", help="zip to write (default: %(default)s)")
     parser.add_argument("--truth", default="data/demo-faces-val-truth.txt",
                         help="val labels to write beside it (default: %(default)s)")
-    parser.add_argument("--n-train", type=int, default=3000)
-    parser.add_argument("--n-val", type=int, default=600)
+    parser.add_argument("--n-train", type=int, default=DEFAULT_TRAIN)
+    parser.add_argument("--n-val", type=int, default=DEFAULT_VAL)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
     counts = write_demo_archive(args.out, n_train=args.n_train, n_val=args.n_val, seed=args.seed,

@@ -31,6 +31,15 @@ def test_table_follows_the_oof_hter_shows_both_intervals_and_names_the_chosen():
     assert "0.4200" not in table and "0.420" in table
 
 
+def test_a_test_part_of_few_accessory_faces_is_called_noise():
+    faces_dev = {v: {**m, "n_test_class_0": 64} for v, m in SCORED.items()}
+    assert "Few faces to score" not in summary_markdown(faces_dev, "best")
+    demo = {v: {**m, "n_test_class_0": 9} for v, m in SCORED.items()}
+    table = summary_markdown(demo, "best")
+    assert "one of the test part's 9 faces with an accessory moves its HTER by 0.056" in table
+    assert "the test figures are noise" in table
+
+
 def test_within_noise_means_overlapping_out_of_fold_intervals():
     assert noise_of_chosen(SCORED, "b") == ["c"]
     assert noise_of_chosen(SCORED, "a") == []

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from facecls.evaluation.choice import BEST, by_oof_hter, chosen_variant
 
+# Below this many accessory faces in the test part, the summary says its figures are noise.
+FEW_ACCESSORY_FACES = 30
+
 
 def _interval(values: list[float]) -> str:
     return f"{values[0]:.3f}–{values[1]:.3f}"
@@ -76,6 +79,11 @@ def summary_markdown(metrics: dict[str, dict], choice: str) -> str:
     if partial:
         lines += ["", f"Trained on fewer folds (`fold_models`), so scored out of fold on fewer faces (reported, "
                       f"never chosen): {', '.join(partial)}."]
+    few = first["n_test_class_0"]
+    if few < FEW_ACCESSORY_FACES:
+        lines += ["", f"Few faces to score: one of the test part's {few} faces with an accessory moves its HTER by "
+                      f"{0.5 / few:.3f}, so at this size (the demo archive) the test figures are noise, and the "
+                      "out-of-fold ones little better; neither says how a recipe does on a real archive."]
     fallback = [v for v in metrics if "unavailable" in str(metrics[v]["weights"])]
     if fallback:
         lines += ["", "Note: ImageNet weights were unavailable for " + ", ".join(fallback)

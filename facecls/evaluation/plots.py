@@ -192,7 +192,8 @@ def plot_intervals(rows: list[dict], path, title: str, xlabel: str) -> Path:
         ax.invert_yaxis()
         ax.set(title=title, xlabel=xlabel)
         ax.set_xlim(left=0, right=max(i["high"] for r in rows for i in r["intervals"]) * 1.15 + 0.01)
-        ax.legend(loc="lower right", fontsize=9)
+        # Under the axes: inside them it covers the lowest row.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=len(labels), fontsize=9, frameon=False)
     return _save(fig, path)
 
 

@@ -5,7 +5,7 @@ recipes and compared, paired, with the default.
 An experiment's *recipe* is how its params differ from params.yaml in the keys that vary across
 the experiments read (``split.fold`` and ``train.seed`` aside: replicates are what a recipe is
 measured over); keys every experiment sets alike (the archive, say) are context, not recipe. Each
-recipe is scored per scored name (a variant, or ``ensemble``) on its out-of-fold faces (every train
+recipe is scored per scored name (a variant, or an ensemble) on its out-of-fold faces (every train
 face; or with ``part="test"`` the test part) in each replicate it ran, and compared with the
 baseline (the default recipe's chosen variant unless told otherwise) on the replicates both ran.
 
@@ -118,11 +118,14 @@ def ran_with_own_params(experiment: Experiment, stage: str) -> bool:
     return True
 
 
-def outputs_of(name: str, part: str = "oof") -> tuple[str, str, str]:
-    """(the stage that scores ``name``, its scored faces file for ``part``, its figures file): a
-    variant's evaluate stage, or the ensemble stage."""
-    return ("ensemble" if name == "ensemble" else f"evaluate@{name}", f"results/eval/{name}/{PARTS[part]}",
-            f"results/metrics/{name}.json")
+SCORING_STAGES = ("evaluate@", "ensemble@")  # a variant's, an ensemble's
+
+
+def outputs_of(name: str, stages: dict, part: str = "oof") -> tuple[str, str, str]:
+    """(the stage of ``stages`` (dvc.lock's) that scores ``name``, its scored faces file for ``part``, its
+    figures file): a variant's evaluate stage, or an ensemble's stage."""
+    stage = next((s + name for s in SCORING_STAGES if s + name in stages), f"evaluate@{name}")
+    return stage, f"results/eval/{name}/{PARTS[part]}", f"results/metrics/{name}.json"
 
 
 def read_output(repo: Path, experiment: Experiment, path: str) -> str | None:
@@ -172,12 +175,11 @@ def gather(repo: Path, experiments: list[Experiment], defaults: dict[str, Any],
     results: dict[tuple[str, str], Scored] = {}
     for experiment in experiments:
         recipe = recipe_of(experiment, defaults, varying)
-        candidates = names or [stage.split("@", 1)[1] if "@" in stage else stage
-                               for stage in experiment.lock.get("stages") or {}
-                               if stage.startswith("evaluate@") or stage == "ensemble"]
+        stages = experiment.lock.get("stages") or {}
+        candidates = names or [stage.split("@", 1)[1] for stage in stages if stage.startswith(SCORING_STAGES)]
         replicate = experiment.replicate
         for name in candidates:
-            stage, scores_path, figures_path = outputs_of(name, part)
+            stage, scores_path, figures_path = outputs_of(name, stages, part)
             if not ran_with_own_params(experiment, stage):
                 continue
             scored = results.setdefault((recipe, name), Scored())

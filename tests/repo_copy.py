@@ -60,8 +60,8 @@ def write_tiny_archive(path: Path, n_train: int = 96, n_val: int = 16, seed: int
 def tiny_params(variants: dict | None = None, epochs: int = 1, archive: str = TINY_ARCHIVE) -> dict:
     """The project's params.yaml with ``variants`` (default: two SimpleCNNs), ``epochs``, batches of
     16, one CPU thread (tests share few cores), two cross-validation folds and a one-epoch, three-fold
-    audit. With one variant, the ensemble names it twice: dvc.yaml parses, and only a run of the
-    ensemble stage would refuse it."""
+    audit, and an ensemble of the first two variants. With one variant, the ensemble names it twice:
+    dvc.yaml parses, and only a run of the ensemble stage would refuse it."""
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     params["data"]["archive"] = archive
     params["train"].update(epochs=epochs, batch_size=16, threads=1, nproc=1, device="cpu")
@@ -70,7 +70,7 @@ def tiny_params(variants: dict | None = None, epochs: int = 1, archive: str = TI
     params["variants"] = variants or TWO_VARIANTS
     # Whatever names variants must name the tiny ones.
     params["predict"]["variant"] = "best"
-    params["ensemble"]["members"] = (list(params["variants"]) * 2)[:2]
+    params["ensembles"] = {"ensemble": (list(params["variants"]) * 2)[:2]}
     return params
 
 

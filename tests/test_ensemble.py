@@ -16,7 +16,7 @@ from facecls.errors import FaceclsError
 from facecls.evaluation.evaluate import evaluate_model, evaluate_variant
 from facecls.evaluation.out_of_fold import mean_out_of_fold, out_of_fold, read_out_of_fold
 from facecls.models.architectures import build_architecture
-from facecls.models.ensemble import EnsembleModel, build_ensemble, ensemble_members, member_spec
+from facecls.models.ensemble import EnsembleModel, build_ensemble, ensemble_members, ensemble_names, member_spec
 from facecls.models.files import load_ensemble, load_model, save_ensemble, save_model
 from tests.conftest import REPO
 from tests.toy_faces import toy_set
@@ -65,11 +65,12 @@ def test_no_members_is_refused():
 
 
 def params(members, variants=("a", "b", "c")) -> dict:
-    return {"variants": {v: {"arch": "simplecnn"} for v in variants}, "ensemble": {"members": members}}
+    return {"variants": {v: {"arch": "simplecnn"} for v in variants}, "ensembles": {"pair": members}}
 
 
 def test_members_come_from_params_in_their_order():
-    assert ensemble_members(params(["c", "a"])) == ["c", "a"]
+    assert ensemble_members(params(["c", "a"]), "pair") == ["c", "a"]
+    assert ensemble_names(params(["a"])) == ["pair"] and ensemble_names({"variants": {}}) == []
 
 
 @pytest.mark.parametrize("given, problem", [
@@ -77,21 +78,22 @@ def test_members_come_from_params_in_their_order():
     (params([]), "must list variant names"),
     (params("a"), "must list variant names"),
     (params(["a", "a"]), "names a variant twice"),
-    ({"variants": {"a": {}}}, "needs an 'ensemble' section"),
-    (params(["a"], variants=("a", "ensemble")), "variants.ensemble: the name is taken"),
+    ({"variants": {"a": {}}}, "ensembles has no 'pair' \\(ensembles: none\\)"),
+    ({"variants": {"a": {}}, "ensembles": ["a"]}, "ensembles must map each ensemble's name"),
+    (params(["a"], variants=("a", "pair")), "ensembles.pair: the name is taken by a variant"),
 ])
 def test_bad_members_are_refused_with_the_key_named(given, problem):
     with pytest.raises(FaceclsError, match=problem):
-        ensemble_members(given)
+        ensemble_members(given, "pair")
 
 
 def test_members_must_be_those_whose_files_dvc_tracks():
-    assert ensemble_members(params(["a", "b"]), tracked=["a", "b"]) == ["a", "b"]
+    assert ensemble_members(params(["a", "b"]), "pair", tracked=["a", "b"]) == ["a", "b"]
     with pytest.raises(FaceclsError, match="lists 3 variants but the ensemble stage in dvc.yaml tracks "
                                            "the model files of 2"):
-        ensemble_members(params(["a", "b", "c"]), tracked=["a", "b"])
-    with pytest.raises(FaceclsError, match=r"ensemble.members is \['a', 'c'\] but the ensemble stage was given "):
-        ensemble_members(params(["a", "c"]), tracked=["a", "b"])
+        ensemble_members(params(["a", "b", "c"]), "pair", tracked=["a", "b"])
+    with pytest.raises(FaceclsError, match=r"ensembles.pair is \['a', 'c'\] but its stage was given "):
+        ensemble_members(params(["a", "c"]), "pair", tracked=["a", "b"])
 
 
 def saved_member(path, variant: str, seed: int, train_seconds: float = 10.0, data=DATA) -> nn.Module:
@@ -117,18 +119,18 @@ def members(tmp_path, monkeypatch):
 
 def test_load_save_and_load_again_round_trip(members, tmp_path):
     models, (a, b) = members
-    ensemble, info = load_ensemble(["a", "b"])
+    ensemble, info = load_ensemble("pair", ["a", "b"])
     x = faces(4)
     with torch.no_grad():
         expected = torch.logit((torch.sigmoid(a(x)) + torch.sigmoid(b(x))) / 2)
         assert torch.allclose(ensemble(x), expected, atol=1e-4)
-    assert info["config"]["arch"] == "ensemble" and info["config"]["variant"] == "ensemble"
+    assert info["config"]["arch"] == "ensemble" and info["config"]["variant"] == "pair"
     assert [m["variant"] for m in info["config"]["members"]] == ["a", "b"]
     assert info["config"]["weights_used"] == "random"
     assert info["summary"]["train_seconds"] == pytest.approx(30.5)  # what the ensemble cost to train
 
-    save_ensemble(tmp_path / "ensemble.pt", ensemble, info)
-    loaded, loaded_info = load_model(tmp_path / "ensemble.pt", expect_variant="ensemble")
+    save_ensemble(tmp_path / "pair.pt", ensemble, info)
+    loaded, loaded_info = load_model(tmp_path / "pair.pt", expect_variant="pair")
     with torch.no_grad():
         assert torch.allclose(loaded(x), ensemble(x), atol=1e-6)
     assert loaded_info["config"] == info["config"]
@@ -139,7 +141,7 @@ def test_a_member_file_of_another_variant_is_refused(members):
     (models / "b.pt").replace(models / "c.pt")
     (models / "a.pt").rename(models / "b.pt")
     with pytest.raises(FaceclsError, match="expected 'b'"):
-        load_ensemble(["b"])
+        load_ensemble("pair", ["b"])
 
 
 def test_member_spec_keeps_what_rebuilds_the_member():
@@ -193,7 +195,7 @@ def test_the_out_of_fold_scores_of_an_ensemble_are_its_members_mean_on_the_faces
 def test_evaluation_writes_the_keys_of_a_variant_but_no_training_curves(members, tmp_path):
     models, _ = members
     data = DATA
-    ensemble, info = load_ensemble(["a", "b"])
+    ensemble, info = load_ensemble("ensemble", ["a", "b"])
     oof = mean_out_of_fold([read_out_of_fold(i, len(data.labels), "x") for i in info["members_info"]], ["a", "b"])
     m = evaluate_model("ensemble", ensemble, info, data, oof, tta=True, threshold_method="robust",
                        metrics_path=tmp_path / "metrics" / "ensemble.json", out_dir=tmp_path / "eval")
@@ -212,7 +214,7 @@ def write_workspace(root, members: list[str]) -> None:
     """params.yaml, two member model files and data/prepared/, as the ensemble stage finds them."""
     p = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     p["variants"] = {"a": {"arch": "simplecnn"}, "b": {"arch": "simplecnn"}}
-    p["ensemble"] = {"members": members}
+    p["ensembles"] = {"ensemble": members}
     p["train"]["device"] = "cpu"
     (root / "params.yaml").write_text(yaml.safe_dump(p), encoding="utf-8")
     saved_member(root / "models", "a", 1)
@@ -230,7 +232,7 @@ def write_workspace(root, members: list[str]) -> None:
 
 def test_stage_writes_the_model_and_the_metrics(tmp_path, run_stage):
     write_workspace(tmp_path, ["a", "b"])
-    done = run_stage("ensemble", tmp_path, "a", "b")
+    done = run_stage("ensemble", tmp_path, "ensemble", "a", "b")
     assert done.returncode == 0, done.stderr
     assert "ensemble of a, b: out-of-fold HTER" in done.stdout
     metrics = json.loads((tmp_path / "results" / "metrics" / "ensemble.json").read_text())
@@ -242,7 +244,7 @@ def test_stage_writes_the_model_and_the_metrics(tmp_path, run_stage):
 
 def test_stage_names_an_unknown_member_and_writes_nothing(tmp_path, run_stage):
     write_workspace(tmp_path, ["a", "z"])
-    done = run_stage("ensemble", tmp_path, "a", "z")
+    done = run_stage("ensemble", tmp_path, "ensemble", "a", "z")
     assert done.returncode != 0
-    assert "ensemble.members: unknown variant 'z'" in done.stderr
+    assert "ensembles.ensemble: unknown variant 'z'" in done.stderr
     assert not (tmp_path / "results").exists()

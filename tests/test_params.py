@@ -57,7 +57,7 @@ def test_a_variant_overrides_the_train_knobs():
 
 @pytest.mark.parametrize("value", ["resnet50", "", ["simplecnn"]])
 def test_unknown_predict_variant(value):
-    names = ", ".join([*project_params()["variants"], "ensemble"])
+    names = ", ".join(project_params()["variants"])
     assert refusal(**{"predict.variant": value}) == (
         f"params.yaml: predict.variant must be 'best' or one of {names}, got {value!r}")
 
@@ -157,7 +157,7 @@ def test_missing_or_unreadable_params_file(tmp_path):
     ("check", [], "data.archive", ""), ("index", [], "split.seed", "42"),
     ("train", ["simplecnn"], "train.epochs", 0), ("train", ["simplecnn"], "variants.simplecnn.arch", "vit"),
     ("evaluate", ["simplecnn"], "evaluate.threshold", "0.4"), ("evaluate", ["simplecnn"], "train.precision", "half"),
-    ("ensemble", ["vgg64", "simplecnn_weighted"], "train.precision", "half"),
+    ("ensemble", ["ensemble", "vgg64", "simplecnn_weighted"], "train.precision", "half"),
     ("predict", [], "predict.variant", "nope")])
 def test_a_stage_stops_on_bad_params_with_one_line(tmp_path, run_stage, stage, args, key, value):
     write_params(tmp_path, **{key: value})

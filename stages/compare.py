@@ -7,10 +7,9 @@ results/summary.json (what `dvc exp show` / `dvc metrics diff` compare) and resu
 
 from facecls.atomic import write_json, write_text
 from facecls.errors import fail_cleanly
-from facecls.evaluation.choice import by_oof_hter, chosen_variant, predict_variant, read_metrics, scored_names
+from facecls.evaluation.choice import by_oof_hter, chosen_variant, predict_variant, read_scored
 from facecls.evaluation.plots import plot_intervals
 from facecls.evaluation.summary import compared_figures, summary_markdown
-from facecls.models.ensemble import ensemble_names
 from facecls.params import load_params
 
 FIGURES = (("out of fold (chose the threshold and the variant)", "oof_hter"), ("test (reported)", "hter"))
@@ -20,7 +19,7 @@ FIGURES = (("out of fold (chose the threshold and the variant)", "oof_hter"), ("
 def main() -> None:
     params = load_params()
     choice = predict_variant(params)
-    metrics = read_metrics("results/metrics", scored_names(params), ensemble_names(params))
+    metrics = read_scored("results/metrics", params)
     chosen = chosen_variant(choice, metrics)
     plot_intervals([{"name": v, "marked": v == chosen,
                      "intervals": [{"label": label, "value": metrics[v][key], "low": metrics[v][f"{key}_ci95"][0],

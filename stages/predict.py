@@ -8,9 +8,8 @@ results/model.pt, for `facecls label`.
 from facecls.data.prepared import load_unlabelled
 from facecls.device import device_setting, pick_device
 from facecls.errors import fail_cleanly
-from facecls.evaluation.choice import chosen_variant, predict_variant, read_metrics, scored_names
+from facecls.evaluation.choice import chosen_variant, predict_variant, read_scored
 from facecls.evaluation.evaluate import evaluate_settings
-from facecls.models.ensemble import ensemble_names
 from facecls.models.files import load_model, model_file, save_model
 from facecls.models.precision import precision_setting, scoring_precision
 from facecls.params import load_params
@@ -22,7 +21,7 @@ def main() -> None:
     params = load_params()
     _, tta = evaluate_settings(params)
     choice, device = predict_variant(params), pick_device(device_setting(params))
-    metrics = read_metrics("results/metrics", scored_names(params), ensemble_names(params))
+    metrics = read_scored("results/metrics", params)
     variant = chosen_variant(choice, metrics)
     m, precision = metrics[variant], precision_setting(params, variant)
     model, info = load_model(model_file(variant), expect_variant=variant)

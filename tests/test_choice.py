@@ -1,11 +1,11 @@
-"""Which variant predict applies: made on the tune figures only, never on the test ones."""
+"""Which variant predict applies: made on the out-of-fold figures only, never on the test ones."""
 
 import json
 
 import pytest
 
 from facecls.errors import FaceclsError
-from facecls.evaluation.choice import best_variant, chosen_variant, read_metrics
+from facecls.evaluation.choice import best_variant, chosen_variant, read_metrics, read_scored
 
 
 def metrics(oof_hter, test_hter=0.2, seconds=10.0, n_oof=5400):
@@ -50,3 +50,14 @@ def test_missing_or_broken_metrics_file_is_named(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps({"hter": 0.1}))
     with pytest.raises(FaceclsError, match="b.json: no numeric 'oof_hter'"):
         read_metrics(tmp_path, ["a", "b"])
+
+
+def test_the_scored_names_are_the_variants_then_the_ensembles_each_with_the_stage_that_writes_it(tmp_path):
+    params = {"variants": {"a": {}, "b": {}}, "ensembles": {"pair": ["a", "b"]}}
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.json").write_text(json.dumps(metrics(0.1)))
+    with pytest.raises(FaceclsError, match=r"pair.json: not found.*dvc repro ensemble@pair"):
+        read_scored(tmp_path, params)
+    (tmp_path / "pair.json").write_text(json.dumps(metrics(0.05)))
+    assert list(read_scored(tmp_path, params)) == ["a", "b", "pair"]
+    assert list(read_scored(tmp_path, {**params, "ensembles": {}})) == ["a", "b"]

@@ -35,6 +35,11 @@ def read_metrics(metrics_dir: str | Path, variants: list[str], ensembles: Iterab
     return found
 
 
+def read_scored(metrics_dir: str | Path, params: dict) -> dict[str, dict]:
+    """The metrics of every name params.yaml scores (read_metrics over scored_names)."""
+    return read_metrics(metrics_dir, scored_names(params), ensemble_names(params))
+
+
 def scored_names(params: dict) -> list[str]:
     """Every name with a results/metrics/<name>.json: the variants, then the ensembles."""
     return list(params["variants"]) + ensemble_names(params)
